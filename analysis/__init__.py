@@ -1,0 +1,1 @@
+"""Metrics, results as DataFrames, Pareto frontiers, plots, tables and reports."""

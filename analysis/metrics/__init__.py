@@ -1,0 +1,1 @@
+"""Disentanglement metrics as pure functions of arrays (disentanglement_lib definitions)."""

@@ -1,0 +1,1 @@
+"""Ready sweep configs, installed as the package ``search.configs``."""
