@@ -52,6 +52,7 @@ class TrialConfig:
     relation_depth: int = 1               # depth of the relation_accuracy column
     compile: bool = False
     checkpoint_every: int = 0             # 0 = checkpoint at every evaluation
+    log_every: int = 100                  # steps between divergence checks (a host sync each)
     extra: dict[str, Any] = field(default_factory=dict)   # a model's own extras
 
     @classmethod
@@ -83,7 +84,8 @@ class TrialConfig:
             fail("model", "one of " + ", ".join(MODEL_NAMES))
         if ":" not in self.dataset:
             fail("dataset", "'dataset:version', e.g. 'dsprites:v2'")
-        for key in ("steps", "batch_size", "latent_dim", "eval_points", "rel_batch_size", "relation_depth"):
+        for key in ("steps", "batch_size", "latent_dim", "eval_points", "rel_batch_size", "relation_depth",
+                    "log_every"):
             if getattr(self, key) < 1:
                 fail(key, "an integer >= 1")
         for key in ("tau", "warmup_steps", "eval_every", "prior_refit_every", "checkpoint_every", "seed"):
