@@ -1,0 +1,378 @@
+"""Run and resume sweeps: Ray start-up, the Tune ``Tuner``, results collection and the summary.
+
+A run lives in ``<storage>/<name>``: Tune's experiment state, one directory per trial, ``sweep.yaml``
+(the resolved sweep config, which ``--resume`` reads back) and, once the sweep ends or is resumed,
+``results.parquet``, ``results.csv`` and ``history.parquet`` (written by ``analysis.write_results``).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
+
+import yaml
+
+from search.schema import SweepConfig, load_sweep_config
+from search.space import build_searcher, total_trials
+from trainables.errors import WeakdisError
+
+SWEEP_FILE = "sweep.yaml"
+RESULT_FILES = ("results.parquet", "results.csv", "history.parquet")
+REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
+PROGRESS_METRICS = ("step", "recon_error", "dci", "mig", "sap", "relation_accuracy")
+PROGRESS_PARAMETERS = ("model", "beta", "latent_dim", "tau", "lr", "seed")
+
+# A function trainable taking the flat trial config, before resources are attached (tests pass one).
+FunctionTrainable = Callable[[dict], Any]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    run_dir: str              # absolute local path or a remote URI
+    num_trials: int
+    results: Any = None       # the per-trial pandas DataFrame, when results could be collected
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(REMOTE_SCHEMES)
+
+
+def resolve_storage(storage: str) -> str:
+    """A remote URI unchanged, a local path made absolute (Tune needs one)."""
+    if is_remote(storage):
+        return storage.rstrip("/")
+    if "://" in storage and not storage.startswith("file://"):
+        raise WeakdisError(
+            f"storage={storage!r} is invalid; expected a local path, s3://bucket/path or gs://bucket/path"
+        )
+    return str(Path(storage.removeprefix("file://")).expanduser().resolve())
+
+
+def default_run_name(config: SweepConfig, now: float | None = None) -> str:
+    return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+
+
+def join_uri(storage: str, name: str) -> str:
+    return f"{storage}/{name}" if is_remote(storage) else str(Path(storage) / name)
+
+
+def latest_run(storage: str, config_name: str) -> str:
+    """The most recently created run of a config (``<name>-<timestamp>``) in a local storage."""
+    root = Path(storage)
+    candidates = sorted(
+        (p for p in root.glob(f"{config_name}-*") if (p / SWEEP_FILE).is_file()),
+        key=lambda p: (p.stat().st_mtime, p.name),
+    )
+    if not candidates:
+        raise WeakdisError(
+            f"--resume: no run of config {config_name!r} in storage {storage!r} "
+            f"(expected a directory {config_name}-<timestamp> holding {SWEEP_FILE}); pass --name"
+        )
+    return candidates[-1].name
+
+
+# -- Ray ----------------------------------------------------------------------------------------------
+
+
+def start_ray(address: str | None) -> bool:
+    """Connect to ``address`` (e.g. ``auto``) or start a quiet local Ray; True when we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        return False
+    ray.init(
+        num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING,
+        log_to_driver=False, configure_logging=True,
+    )
+    return True
+
+
+@contextlib.contextmanager
+def _classic_progress_table() -> Iterator[None]:
+    # Tune's newer console output ignores custom reporters; the classic one shows our metric columns.
+    previous = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = previous
+
+
+# -- Tune pieces --------------------------------------------------------------------------------------
+
+
+def build_trainable(config: SweepConfig, function: FunctionTrainable | None = None):
+    """The resource-wrapped trainable: ``trainables.tune.with_trial_resources`` by default; a given
+    function (tests) gets the same CPU / GPU request with one worker."""
+    resources = config.resources
+    if function is None:
+        from trainables.tune import with_trial_resources
+
+        return with_trial_resources(cpus=resources.cpus, gpus=resources.gpus, workers=resources.workers)
+    from ray import tune
+
+    if resources.workers != 1:
+        raise WeakdisError("resources.workers > 1 needs the weakdis trainable (trainables.tune)")
+    return tune.with_resources(function, {"cpu": resources.cpus, "gpu": resources.gpus})
+
+
+def max_evaluations(config: SweepConfig) -> int:
+    """The most evaluations any trial can make: ASHA's max_t in training iterations."""
+    from trainables.config import TrialConfig
+
+    defaults = TrialConfig()
+    most = 1
+    for family in config.models:
+        space = {**config.space, **family.space}
+        values = {**config.fixed, **family.fixed}
+
+        def largest(key: str) -> float:
+            if key in space:
+                return max(v for v in space[key].corners() if v is not None)
+            return values.get(key, getattr(defaults, key))
+
+        def smallest(key: str) -> float:
+            if key in space:
+                return min(v for v in space[key].corners() if v is not None)
+            return values.get(key, getattr(defaults, key))
+
+        every = smallest("eval_every") or largest("steps")
+        most = max(most, math.ceil(largest("steps") / max(every, 1)) + 1)
+    return most
+
+
+def build_scheduler(config: SweepConfig):
+    if config.scheduler.kind == "none":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="training_iteration", metric=config.metrics[0], mode=config.modes[0],
+        max_t=max_evaluations(config), grace_period=config.scheduler.grace_period,
+        reduction_factor=config.scheduler.reduction_factor,
+    )
+
+
+def build_reporter(config: SweepConfig):
+    from ray.tune import CLIReporter
+
+    metrics = list(dict.fromkeys([*PROGRESS_METRICS[:1], *config.metrics, *PROGRESS_METRICS[1:]]))
+    return CLIReporter(
+        metric_columns=metrics, parameter_columns=list(PROGRESS_PARAMETERS), max_report_frequency=20,
+        max_progress_rows=30, print_intermediate_tables=True,
+    )
+
+
+def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
+    from ray import tune
+
+    scheduler = build_scheduler(config)
+    tune_config = tune.TuneConfig(
+        search_alg=build_searcher(config, study_name=name),
+        num_samples=total_trials(config),
+        max_concurrent_trials=config.budget.max_concurrent_trials,
+        time_budget_s=config.budget.time_budget_s,
+        reuse_actors=False,
+        **({"scheduler": scheduler} if scheduler is not None else {}),
+    )
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=config.failure.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
+        progress_reporter=build_reporter(config),
+        verbose=1,
+        log_to_file=True,
+    )
+    return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config)
+
+
+# -- sweep.yaml ---------------------------------------------------------------------------------------
+
+
+def write_sweep_file(config: SweepConfig, run_uri: str) -> None:
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False)
+    if is_remote(run_uri):
+        import pyarrow.fs as pafs
+
+        filesystem, path = pafs.FileSystem.from_uri(run_uri)
+        filesystem.create_dir(path, recursive=True)
+        with filesystem.open_output_stream(f"{path}/{SWEEP_FILE}") as stream:
+            stream.write(text.encode())
+        return
+    Path(run_uri).mkdir(parents=True, exist_ok=True)
+    (Path(run_uri) / SWEEP_FILE).write_text(text)
+
+
+def read_sweep_file(run_uri: str) -> SweepConfig:
+    if is_remote(run_uri):
+        import pyarrow.fs as pafs
+
+        filesystem, path = pafs.FileSystem.from_uri(run_uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / SWEEP_FILE
+            try:
+                with filesystem.open_input_stream(f"{path}/{SWEEP_FILE}") as stream:
+                    local.write_bytes(stream.read())
+            except (FileNotFoundError, OSError):
+                raise WeakdisError(f"--resume: {run_uri} has no {SWEEP_FILE}; is it a weakdis run?") from None
+            return load_sweep_config(local)
+    path = Path(run_uri) / SWEEP_FILE
+    if not path.is_file():
+        raise WeakdisError(f"--resume: {run_uri} has no {SWEEP_FILE}; expected a run directory made by weakdis sweep")
+    return load_sweep_config(path)
+
+
+# -- results ------------------------------------------------------------------------------------------
+
+
+def collect_results(run_uri: str):
+    """Write results.parquet / results.csv / history.parquet into the run (a remote run is copied to a
+    temporary directory, collected there and the three files uploaded) and return the results."""
+    from analysis.results import write_results
+
+    if not is_remote(run_uri):
+        results, _history = write_results(run_uri)
+        return results
+    import pyarrow.fs as pafs
+
+    filesystem, path = pafs.FileSystem.from_uri(run_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "run"
+        pafs.copy_files(path, str(local), source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())
+        results, _history = write_results(local)
+        for name in RESULT_FILES:
+            pafs.copy_files(str(local / name), f"{path}/{name}", source_filesystem=pafs.LocalFileSystem(),
+                            destination_filesystem=filesystem)
+    return results
+
+
+def summary(results, config: SweepConfig, run_uri: str, stream: TextIO = sys.stdout) -> None:
+    """Print where the results are and the best trade-off trials (the Pareto front over the
+    objectives, or the best few trials of a single objective)."""
+    import pandas as pd
+
+    print(f"\nResults: {run_uri}", file=stream)
+    for name in RESULT_FILES:
+        print(f"  {join_uri(run_uri, name)}", file=stream)
+    if results is None or len(results) == 0:
+        print("No trials ran.", file=stream)
+        return
+    counts = results["status"].value_counts().to_dict()
+    print("Trials: " + ", ".join(f"{count} {status}" for status, count in sorted(counts.items())), file=stream)
+    finished = results[results["status"].isin(["finished", "stopped_early"])]
+    objectives = dict(config.objectives)
+    columns = [c for c in ("trial_id", "status", "model", "beta", "latent_dim", "tau", "seed", *objectives)
+               if c in results.columns]
+    if len(finished) == 0:
+        print("No trial finished; see the error column of results.csv.", file=stream)
+        return
+    if len(objectives) > 1:
+        from analysis.pareto import pareto_front
+
+        best = pareto_front(finished, objectives=objectives, by=None)
+        title = "Best trade-off trials (Pareto front of " + ", ".join(f"{m} {d}" for m, d in objectives.items()) + "):"
+    else:
+        (metric, mode), = objectives.items()
+        best = finished.sort_values(metric, ascending=mode == "min").head(5)
+        title = f"Best trials by {metric} ({mode}):"
+    first = next(iter(objectives))
+    best = best.sort_values(first, ascending=objectives[first] == "min")
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
+        print(title, file=stream)
+        print(best[columns].to_string(index=False), file=stream)
+    failed = results[results["status"] == "failed"]
+    for _, row in failed.iterrows():
+        print(f"Failed trial {row['trial_id']}: {row.get('error')}", file=stream)
+
+
+# -- entry points -------------------------------------------------------------------------------------
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    address: str | None = None,
+    storage: str | None = None,
+    name: str | None = None,
+    num_samples: int | None = None,
+    function: FunctionTrainable | None = None,
+    stream: TextIO = sys.stdout,
+) -> SweepOutcome:
+    """Run a sweep to the end and collect its results."""
+    if num_samples is not None:
+        if config.searcher.kind == "grid":
+            raise WeakdisError("--num-samples applies to Optuna searches; searcher.kind 'grid' runs every grid point")
+        if num_samples < 1:
+            raise WeakdisError(f"--num-samples={num_samples} is invalid; expected an integer >= 1")
+        config = dataclasses.replace(config, num_samples=num_samples)
+    storage_uri = resolve_storage(storage or config.storage)
+    name = name or default_run_name(config)
+    run_uri = join_uri(storage_uri, name)
+    if not is_remote(run_uri) and (Path(run_uri) / SWEEP_FILE).exists():
+        raise WeakdisError(f"run {run_uri} exists already; pass --resume to continue it or another --name")
+    trainable = build_trainable(config, function)
+    started = start_ray(address)
+    try:
+        write_sweep_file(config, run_uri)
+        print(f"weakdis sweep: {total_trials(config)} trials of {', '.join(f.model for f in config.models)} "
+              f"on {config.dataset}; run directory {run_uri}", file=stream, flush=True)
+        with _classic_progress_table():
+            tuner = build_tuner(config, storage_uri, name, trainable)
+            tuner.fit()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    results = collect_results(run_uri)
+    summary(results, config, run_uri, stream)
+    return SweepOutcome(run_uri, len(results), results)
+
+
+def resume_sweep(
+    run_uri: str,
+    *,
+    address: str | None = None,
+    function: FunctionTrainable | None = None,
+    stream: TextIO = sys.stdout,
+) -> SweepOutcome:
+    """Continue an interrupted sweep from its experiment state (the searcher's state included); trials
+    that finished are not run again, failed ones stay failed. A finished sweep only gets its results
+    re-collected."""
+    from ray import tune
+
+    config = read_sweep_file(run_uri)
+    if not tune.Tuner.can_restore(run_uri):
+        raise WeakdisError(f"--resume: {run_uri} holds no Tune experiment state to restore")
+    trainable = build_trainable(config, function)
+    started = start_ray(address)
+    try:
+        print(f"weakdis sweep: resuming {run_uri}", file=stream, flush=True)
+        with _classic_progress_table():
+            tuner = tune.Tuner.restore(run_uri, trainable=trainable, resume_unfinished=True, resume_errored=False)
+            tuner.fit()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    results = collect_results(run_uri)
+    summary(results, config, run_uri, stream)
+    return SweepOutcome(run_uri, len(results), results)
+

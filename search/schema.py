@@ -1,0 +1,496 @@
+"""The sweep config: a YAML file validated into typed dataclasses.
+
+Every mapping in the file is checked against its allowed keys, so a misspelt key is an error that
+names the key, where it is and what is allowed. Trial keys (``fixed`` and ``space``) are checked
+against :class:`trainables.config.TrialConfig` by building one trial config per model family at
+the corners of its search space.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from trainables.config import MODEL_NAMES, TrialConfig
+from trainables.errors import WeakdisError
+
+DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice", "grid")
+SEARCHER_KINDS = ("optuna", "grid")
+OPTUNA_SAMPLERS = ("tpe", "nsga2", "random")
+SCHEDULER_KINDS = ("none", "asha")
+OBJECTIVE_MODES = ("max", "min")
+OBJECTIVE_METRICS = (
+    "recon_error", "dci", "dci_disentanglement", "dci_completeness", "dci_informativeness", "mig",
+    "sap", "clustering_accuracy", "accepted_ratio", "relation_accuracy", "raw_dci", "raw_mig", "raw_sap",
+)
+TRIAL_KEYS = tuple(f.name for f in dataclasses.fields(TrialConfig))
+# Keys that the sweep sets itself: the dataset comes from the top-level `dataset`, the model from the
+# family, the seed from `seeds` (unless `seed` is a search dimension).
+SWEEP_OWNED_TRIAL_KEYS = ("model", "dataset")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One search dimension. ``low``/``high`` bound uniform, loguniform and int (both inclusive);
+    ``values`` lists the options of choice and grid."""
+
+    kind: str
+    low: float | int | None = None
+    high: float | int | None = None
+    values: tuple[Any, ...] = ()
+
+    def corners(self) -> tuple[Any, ...]:
+        """The values that span the dimension: its bounds or all its options."""
+        if self.kind in ("choice", "grid"):
+            return self.values
+        return (self.low, self.high)
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A model family: its fixed trial keys and its own search space (on top of the shared ones)."""
+
+    model: str
+    fixed: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Dimension] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearcherConfig:
+    kind: str = "optuna"
+    sampler: str = "tpe"
+    seed: int = 0
+    storage: str | None = None          # an Optuna storage URL (e.g. sqlite:///optuna.db) for a persistent study
+    n_startup_trials: int | None = None  # tpe: random trials before the model kicks in (Optuna's default 10)
+    population_size: int | None = None   # nsga2: generation size (Optuna's default 50)
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    kind: str = "none"
+    grace_period: int = 1               # asha: evaluations before a trial can be stopped
+    reduction_factor: int = 3
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    max_concurrent_trials: int | None = None   # None: as many as the resources allow
+    time_budget_s: float | None = None         # stop starting/continuing trials after this long
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Per trial: CPUs, GPUs (a fraction packs several trials on one GPU; with workers > 1, GPUs per
+    worker) and Ray Train workers (data-parallel processes of one trial)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class FailureSettings:
+    max_failures: int = 1               # retries of a trial from its last checkpoint
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    num_to_keep: int | None = 2
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep config. ``source`` names the file (for messages); ``name`` is the default
+    stem of run names."""
+
+    dataset: str
+    models: tuple[ModelFamily, ...]
+    objectives: dict[str, str]
+    fixed: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Dimension] = field(default_factory=dict)
+    searcher: SearcherConfig = SearcherConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    num_samples: int | None = 8
+    seeds: tuple[int, ...] = (0,)
+    budget: BudgetConfig = BudgetConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    storage: str = "./runs"
+    failure: FailureSettings = FailureSettings()
+    checkpoint: CheckpointSettings = CheckpointSettings()
+    name: str = "sweep"
+    source: str = "sweep config"
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.objectives)
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.objectives.values())
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def family(self, model: str) -> ModelFamily:
+        for family in self.models:
+            if family.model == model:
+                return family
+        raise KeyError(model)
+
+    def with_overrides(self, **changes: Any) -> "SweepConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as YAML-able plain data, readable again by :func:`parse_sweep_config`."""
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "fixed": dict(self.fixed),
+            "models": {f.model: {"fixed": dict(f.fixed), "space": _space_to_dict(f.space)} for f in self.models},
+            "space": _space_to_dict(self.space),
+            "objectives": dict(self.objectives),
+            "searcher": dataclasses.asdict(self.searcher),
+            "scheduler": dataclasses.asdict(self.scheduler),
+            "num_samples": self.num_samples,
+            "seeds": list(self.seeds),
+            "budget": dataclasses.asdict(self.budget),
+            "resources": dataclasses.asdict(self.resources),
+            "storage": self.storage,
+            "failure": dataclasses.asdict(self.failure),
+            "checkpoint": dataclasses.asdict(self.checkpoint),
+        }
+
+
+def _space_to_dict(space: Mapping[str, Dimension]) -> dict[str, Any]:
+    out = {}
+    for key, dim in space.items():
+        if dim.kind in ("choice", "grid"):
+            out[key] = {dim.kind: list(dim.values)}
+        else:
+            out[key] = {dim.kind: [dim.low, dim.high]}
+    return out
+
+
+TOP_LEVEL_KEYS = (
+    "name", "dataset", "fixed", "models", "space", "objectives", "searcher", "scheduler", "num_samples",
+    "seeds", "budget", "resources", "storage", "failure", "checkpoint",
+)
+
+
+def load_sweep_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep config file."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise WeakdisError(f"sweep config {source!r} does not exist (expected a YAML file)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise WeakdisError(f"{source}: not valid YAML: {' '.join(str(error).split())}") from None
+    return parse_sweep_config(data, source=source, default_name=path.stem)
+
+
+def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name: str = "sweep") -> SweepConfig:
+    """Validate plain data (a parsed YAML mapping) into a :class:`SweepConfig`."""
+    root = _mapping(data, source, "the top level")
+    _check_keys(root, TOP_LEVEL_KEYS, source, "the top level")
+    for required in ("dataset", "models", "objectives"):
+        if required not in root:
+            raise WeakdisError(f"{source}: missing key {required!r} at the top level")
+
+    name = _string(root.get("name", default_name), source, "name")
+    dataset = _string(root["dataset"], source, "dataset")
+    if ":" not in dataset:
+        raise WeakdisError(f"{source}: dataset={dataset!r} is invalid; expected 'dataset:version', e.g. 'dsprites:v2'")
+    fixed = _trial_keys(root.get("fixed") or {}, source, "fixed")
+    space = _space(root.get("space") or {}, source, "space")
+    models = _models(root["models"], source)
+    objectives = _objectives(root["objectives"], source)
+    searcher = _section(root.get("searcher"), SearcherConfig, source, "searcher")
+    scheduler = _section(root.get("scheduler"), SchedulerConfig, source, "scheduler")
+    budget = _section(root.get("budget"), BudgetConfig, source, "budget")
+    resources = _section(root.get("resources"), ResourcesConfig, source, "resources")
+    failure = _section(root.get("failure"), FailureSettings, source, "failure")
+    checkpoint = _section(root.get("checkpoint"), CheckpointSettings, source, "checkpoint")
+    storage = _string(root.get("storage", "./runs"), source, "storage")
+    seeds = _seeds(root.get("seeds", [0]), source)
+    num_samples = root.get("num_samples", None if searcher.kind == "grid" else 8)
+    if num_samples is not None and (not _is_int(num_samples) or num_samples < 1):
+        raise WeakdisError(f"{source}: num_samples={num_samples!r} is invalid; expected an integer >= 1")
+
+    config = SweepConfig(
+        dataset=dataset, models=models, objectives=objectives, fixed=fixed, space=space, searcher=searcher,
+        scheduler=scheduler, num_samples=num_samples, seeds=seeds, budget=budget, resources=resources,
+        storage=storage, failure=failure, checkpoint=checkpoint, name=name, source=source,
+    )
+    validate_sweep_config(config)
+    return config
+
+
+def validate_sweep_config(config: SweepConfig) -> None:
+    """Cross-checks between sections, and every family's trial keys through TrialConfig."""
+    source = config.source
+    searcher, scheduler, resources = config.searcher, config.scheduler, config.resources
+
+    def fail(key: str, value: Any, expected: str) -> None:
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected {expected}")
+
+    if searcher.kind not in SEARCHER_KINDS:
+        fail("searcher.kind", searcher.kind, "one of " + ", ".join(SEARCHER_KINDS))
+    if searcher.sampler not in OPTUNA_SAMPLERS:
+        fail("searcher.sampler", searcher.sampler, "one of " + ", ".join(OPTUNA_SAMPLERS))
+    if searcher.kind == "grid" and searcher.storage is not None:
+        fail("searcher.storage", searcher.storage, "null for searcher.kind grid (only Optuna studies are stored)")
+    if searcher.storage is not None and "://" not in searcher.storage:
+        fail("searcher.storage", searcher.storage, "an Optuna storage URL such as 'sqlite:///optuna.db'")
+    for key in ("n_startup_trials", "population_size"):
+        value = getattr(searcher, key)
+        if value is not None and value < (0 if key == "n_startup_trials" else 2):
+            fail(f"searcher.{key}", value, "an integer >= " + ("0" if key == "n_startup_trials" else "2"))
+    if scheduler.kind not in SCHEDULER_KINDS:
+        fail("scheduler.kind", scheduler.kind, "one of " + ", ".join(SCHEDULER_KINDS))
+    if scheduler.kind == "asha" and config.multi_objective:
+        raise WeakdisError(
+            f"{source}: scheduler.kind='asha' needs a single objective, but objectives has "
+            f"{', '.join(config.objectives)}; ASHA ranks trials on one metric, so list one objective "
+            "or use scheduler.kind 'none'"
+        )
+    if scheduler.grace_period < 1:
+        fail("scheduler.grace_period", scheduler.grace_period, "an integer >= 1")
+    if scheduler.reduction_factor < 2:
+        fail("scheduler.reduction_factor", scheduler.reduction_factor, "an integer >= 2")
+    if resources.cpus < 0 or resources.gpus < 0 or (resources.cpus == 0 and resources.gpus == 0):
+        fail("resources", {"cpus": resources.cpus, "gpus": resources.gpus}, "cpus >= 0 and gpus >= 0, not both 0")
+    if resources.workers < 1:
+        fail("resources.workers", resources.workers, "an integer >= 1")
+    if resources.gpus > 1 and not float(resources.gpus).is_integer():
+        fail("resources.gpus", resources.gpus, "a fraction <= 1 or a whole number of GPUs")
+    if config.budget.max_concurrent_trials is not None and config.budget.max_concurrent_trials < 1:
+        fail("budget.max_concurrent_trials", config.budget.max_concurrent_trials, "an integer >= 1 or null")
+    if config.budget.time_budget_s is not None and config.budget.time_budget_s <= 0:
+        fail("budget.time_budget_s", config.budget.time_budget_s, "a number of seconds > 0 or null")
+    if config.failure.max_failures < -1:
+        fail("failure.max_failures", config.failure.max_failures, "an integer >= 0 (or -1: retry forever)")
+    if config.checkpoint.num_to_keep is not None and config.checkpoint.num_to_keep < 1:
+        fail("checkpoint.num_to_keep", config.checkpoint.num_to_keep, "an integer >= 1 or null (keep all)")
+    if searcher.kind == "grid" and config.num_samples is not None:
+        fail("num_samples", config.num_samples, "null (absent) with searcher.kind grid, which runs every grid point")
+    if searcher.kind == "optuna" and config.num_samples is None:
+        fail("num_samples", None, "an integer >= 1 with searcher.kind optuna")
+
+    seed_searched = "seed" in config.space or any("seed" in f.space for f in config.models)
+    if seed_searched and config.seeds != (0,):
+        raise WeakdisError(f"{source}: 'seed' is a search dimension and 'seeds' is set; use one of the two")
+    seed_fixed = "seed" in config.fixed or any("seed" in f.fixed for f in config.models)
+    if seed_fixed:
+        raise WeakdisError(f"{source}: 'seed' must not be a fixed key; list the seeds under 'seeds'")
+
+    all_spaces = [("space", config.space)] + [(f"models.{f.model}.space", f.space) for f in config.models]
+    for where, space in all_spaces:
+        for key, dim in space.items():
+            if searcher.kind == "grid" and dim.kind != "grid":
+                raise WeakdisError(
+                    f"{source}: {where}.{key} is a {dim.kind} dimension, but searcher.kind 'grid' takes only "
+                    "grid dimensions ({grid: [...]}); use searcher.kind optuna or list the grid values"
+                )
+            if searcher.kind == "optuna" and dim.kind == "grid":
+                raise WeakdisError(
+                    f"{source}: {where}.{key} is a grid dimension, which needs searcher.kind 'grid'; "
+                    "with optuna use {choice: [...]}"
+                )
+    for family in config.models:
+        shared = set(config.space) & set(family.space)
+        if shared:
+            raise WeakdisError(
+                f"{source}: models.{family.model}.space.{sorted(shared)[0]} is also in the shared 'space'; "
+                "define it in one place"
+            )
+        _check_family_trials(config, family)
+
+
+def _check_family_trials(config: SweepConfig, family: ModelFamily) -> None:
+    """Build a TrialConfig at each corner of the family's space so bad ranges fail before Ray starts."""
+    space = {**config.space, **family.space}
+    base = {**config.fixed, **family.fixed, "model": family.model, "dataset": config.dataset}
+    base.setdefault("seed", config.seeds[0])
+    for key, dim in space.items():
+        for value in dim.corners():
+            TrialConfig.from_dict(
+                {**base, key: value}, source=f"{config.source}: models.{family.model} with {key}={value!r}"
+            )
+    TrialConfig.from_dict(base, source=f"{config.source}: models.{family.model}")
+
+
+# -- parsing helpers ----------------------------------------------------------------------------------
+
+
+def _mapping(value: Any, source: str, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise WeakdisError(f"{source}: {where} must be a mapping of keys to values, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], source: str, where: str) -> None:
+    for key in values:
+        if key not in allowed:
+            hint = _close_match(str(key), allowed)
+            raise WeakdisError(
+                f"{source}: unknown key {key!r} in {where}{hint}; allowed keys: {', '.join(allowed)}"
+            )
+
+
+def _close_match(key: str, allowed: tuple[str, ...]) -> str:
+    import difflib
+
+    matches = difflib.get_close_matches(key, allowed, n=1)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def _string(value: Any, source: str, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a non-empty string")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _trial_keys(values: Any, source: str, where: str) -> dict[str, Any]:
+    values = _mapping(values, source, where)
+    allowed = tuple(k for k in TRIAL_KEYS if k not in SWEEP_OWNED_TRIAL_KEYS)
+    for key in values:
+        if key in SWEEP_OWNED_TRIAL_KEYS:
+            raise WeakdisError(
+                f"{source}: {where}.{key} is set by the sweep itself (top-level 'dataset', the family name "
+                "under 'models'); remove it"
+            )
+    _check_keys(values, allowed, source, where)
+    return dict(values)
+
+
+def _space(values: Any, source: str, where: str) -> dict[str, Dimension]:
+    values = _mapping(values, source, where)
+    allowed = tuple(k for k in TRIAL_KEYS if k not in SWEEP_OWNED_TRIAL_KEYS + ("extra",))
+    _check_keys(values, allowed, source, where)
+    return {key: _dimension(spec, source, f"{where}.{key}") for key, spec in values.items()}
+
+
+def _dimension(spec: Any, source: str, where: str) -> Dimension:
+    expected = (
+        "one of {uniform: [low, high]}, {loguniform: [low, high]}, {int: [low, high]}, "
+        "{choice: [a, b, ...]}, {grid: [a, b, ...]}"
+    )
+    if not isinstance(spec, Mapping) or len(spec) != 1:
+        raise WeakdisError(f"{source}: {where}={spec!r} is invalid; expected {expected}")
+    (kind, args), = spec.items()
+    if kind not in DIMENSION_KINDS:
+        hint = _close_match(str(kind), DIMENSION_KINDS)
+        raise WeakdisError(f"{source}: {where}: unknown dimension kind {kind!r}{hint}; expected {expected}")
+    if kind in ("choice", "grid"):
+        if not isinstance(args, list) or not args:
+            raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected a non-empty list of values")
+        return Dimension(kind, values=tuple(args))
+    if not isinstance(args, list) or len(args) != 2 or not all(_is_number(a) for a in args):
+        raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected [low, high] (two numbers)")
+    low, high = args
+    if not low < high:
+        raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected low < high")
+    if kind == "loguniform" and low <= 0:
+        raise WeakdisError(f"{source}: {where}.loguniform={args!r} is invalid; expected 0 < low < high")
+    if kind == "int":
+        if not (_is_int(low) and _is_int(high)):
+            raise WeakdisError(f"{source}: {where}.int={args!r} is invalid; expected two integers [low, high]")
+        return Dimension(kind, low=int(low), high=int(high))
+    return Dimension(kind, low=float(low), high=float(high))
+
+
+def _models(values: Any, source: str) -> tuple[ModelFamily, ...]:
+    if isinstance(values, list):  # a plain list of families without their own keys
+        values = {name: None for name in values}
+    values = _mapping(values, source, "models")
+    if not values:
+        raise WeakdisError(f"{source}: models is empty; expected at least one of {', '.join(MODEL_NAMES)}")
+    families = []
+    for model, body in values.items():
+        if model not in MODEL_NAMES:
+            hint = _close_match(str(model), MODEL_NAMES)
+            raise WeakdisError(
+                f"{source}: unknown model family {model!r} under models{hint}; expected one of {', '.join(MODEL_NAMES)}"
+            )
+        body = _mapping(body or {}, source, f"models.{model}")
+        _check_keys(body, ("fixed", "space"), source, f"models.{model}")
+        families.append(
+            ModelFamily(
+                model=model,
+                fixed=_trial_keys(body.get("fixed") or {}, source, f"models.{model}.fixed"),
+                space=_space(body.get("space") or {}, source, f"models.{model}.space"),
+            )
+        )
+    return tuple(families)
+
+
+def _objectives(values: Any, source: str) -> dict[str, str]:
+    values = _mapping(values, source, "objectives")
+    if not values:
+        raise WeakdisError(f"{source}: objectives is empty; expected e.g. {{dci: max, recon_error: min}}")
+    for metric, mode in values.items():
+        if metric not in OBJECTIVE_METRICS:
+            hint = _close_match(str(metric), OBJECTIVE_METRICS)
+            raise WeakdisError(
+                f"{source}: unknown objective {metric!r}{hint}; expected one of {', '.join(OBJECTIVE_METRICS)}"
+            )
+        if mode not in OBJECTIVE_MODES:
+            raise WeakdisError(f"{source}: objectives.{metric}={mode!r} is invalid; expected max or min")
+    return dict(values)
+
+
+def _seeds(values: Any, source: str) -> tuple[int, ...]:
+    if _is_int(values):
+        values = [values]
+    if not isinstance(values, list) or not values or not all(_is_int(v) and v >= 0 for v in values):
+        raise WeakdisError(f"{source}: seeds={values!r} is invalid; expected a non-empty list of integers >= 0")
+    if len(set(values)) != len(values):
+        raise WeakdisError(f"{source}: seeds={values!r} repeats a seed; expected distinct seeds")
+    return tuple(values)
+
+
+def _section(values: Any, cls: type, source: str, where: str):
+    """Fill a flat settings dataclass from a mapping, checking keys and value types."""
+    values = _mapping(values or {}, source, where)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _check_keys(values, tuple(fields), source, where)
+    kwargs = {}
+    for key, value in values.items():
+        annotation = str(fields[key].type)
+        kwargs[key] = _typed(value, annotation, source, f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def _typed(value: Any, annotation: str, source: str, key: str) -> Any:
+    if value is None:
+        if "None" in annotation:
+            return None
+        raise WeakdisError(f"{source}: {key} must not be null")
+    if annotation.startswith("int"):
+        if _is_int(value):
+            return value
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected an integer")
+    if annotation.startswith("float"):
+        if _is_number(value):
+            return float(value)
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a number")
+    if annotation.startswith("str"):
+        if isinstance(value, str) and value:
+            return value
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a non-empty string")
+    return value
