@@ -1,0 +1,127 @@
+"""Image grids of a trained model, as uint8 RGB arrays [H, W, 3], and a PNG writer.
+
+- ``reconstruction_grid(model, dataset, n, seed)``: two rows, ``n`` seeded test images above their
+  reconstructions.
+- ``prior_means_grid(model)``: the decoded mean of every mixture component, row-major in the
+  order of ``component_factors``. For M-AE (one mixture per factor) a code is the concatenation
+  of one component mean per factor partition: all combinations when there are at most
+  ``max_images`` of them, otherwise one factor varied at a time (one row per factor, the others
+  held at their first value).
+- ``relation_grid(model, dataset, n, seed)``: one row per seeded test image: the input, its
+  reconstruction, then the decoding of each relation applied once to its code (columns in the
+  order of ``model.relations``).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from trainables.errors import WeakdisError
+
+PAD = 2
+
+
+def tile(images: torch.Tensor | np.ndarray, columns: int, pad: int = PAD) -> np.ndarray:
+    """Images [N, C, H, W] in [0, 1] (C = 1 or 3) -> one uint8 RGB grid with ``columns`` columns."""
+    array = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, np.float32)
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise ValueError(f"tile: expected images of shape [N, 1 or 3, H, W], got {array.shape}")
+    n, channels, height, width = array.shape
+    columns = max(1, min(columns, n)) if n else 1
+    rows = max(1, -(-n // columns))
+    grid = np.ones((rows * (height + pad) + pad, columns * (width + pad) + pad, 3), dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        y, x = pad + r * (height + pad), pad + c * (width + pad)
+        grid[y:y + height, x:x + width] = np.clip(array[i], 0, 1).transpose(1, 2, 0)
+    return np.round(grid * 255).astype(np.uint8)
+
+
+def save_png(grid: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a uint8 [H, W, 3] grid as a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.image
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    matplotlib.image.imsave(target, grid)
+    return target
+
+
+def _test_images(dataset: Any, n: int, seed: int) -> torch.Tensor:
+    test = dataset.splits["test"]
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(test), generator=generator)[: min(n, len(test))]
+    return dataset.batch(test.cpu()[order].to(dataset.images.device))
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def reconstruction_grid(model: torch.nn.Module, dataset: Any, n: int = 8, seed: int = 0) -> np.ndarray:
+    """``n`` test images (top row) and their reconstructions (bottom row)."""
+    x = _test_images(dataset, n, seed).to(_device(model))
+    return tile(torch.cat([x, model.reconstruct(x).float()]), columns=len(x))
+
+
+def _prior_codes(prior: Any, max_images: int) -> tuple[torch.Tensor, int]:
+    """(codes [M, D], columns) to decode for ``prior_means_grid``."""
+    if hasattr(prior, "priors"):
+        means = [torch.as_tensor(p.means).float() for p in prior.priors]
+        slices: Sequence[slice] = prior.slices
+        width = max(s.stop for s in slices)
+        counts = [len(m) for m in means]
+        if int(np.prod(counts)) <= max_images:
+            choices = list(itertools.product(*(range(c) for c in counts)))
+            columns = counts[-1]
+        else:
+            choices = [tuple(v if k == factor else 0 for k in range(len(counts)))
+                       for factor in range(len(counts)) for v in range(counts[factor])]
+            columns = max(counts)
+        codes = torch.zeros(len(choices), width)
+        for row, choice in enumerate(choices):
+            for factor, value in enumerate(choice):
+                codes[row, slices[factor]] = means[factor][value]
+        return codes, columns
+    means = torch.as_tensor(prior.means).float()
+    sizes = np.asarray(torch.as_tensor(prior.component_factors).max(0).values) + 1 \
+        if getattr(prior, "component_factors", None) is not None else [len(means)]
+    return means, int(sizes[-1])
+
+
+@torch.no_grad()
+def prior_means_grid(model: torch.nn.Module, max_images: int = 64) -> np.ndarray:
+    """The decoded mean of each prior component (see the module docstring for M-AE)."""
+    prior = getattr(model, "prior", None)
+    if prior is None:
+        raise WeakdisError(f"prior_means_grid: model {type(model).__name__} has no mixture prior")
+    codes, columns = _prior_codes(prior, max_images)
+    device = _device(model)
+    images = torch.cat([torch.sigmoid(model.decode(chunk.to(device)).float())
+                        for chunk in codes.split(256)])
+    return tile(images, columns=columns)
+
+
+@torch.no_grad()
+def relation_grid(model: torch.nn.Module, dataset: Any, n: int = 4, seed: int = 0) -> np.ndarray:
+    """Rows: input, reconstruction, then each relation of ``model.relations`` applied once."""
+    if not hasattr(model, "relational_model") or not getattr(model, "relations", None):
+        raise WeakdisError(f"relation_grid: model {type(model).__name__} has no relational learner")
+    device = _device(model)
+    x = _test_images(dataset, n, seed).to(device)
+    z = model.encode(x)
+    columns = [x, torch.sigmoid(model.decode(z).float())]
+    for index in range(len(model.relations)):
+        relation = torch.full((len(x),), index, dtype=torch.int64, device=device)
+        columns.append(torch.sigmoid(model.decode(model.relational_model(z, relation)).float()))
+    stacked = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: one row per input image
+    return tile(stacked, columns=len(columns))
