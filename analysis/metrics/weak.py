@@ -1,0 +1,406 @@
+"""Weak-disentanglement metrics for AbsAE / M-AE: classification of codes by the Gaussian-mixture
+prior (clustering accuracy), relation accuracy of composed relational models, and the conversion of
+codes into factor values used before DCI / MIG / SAP.
+
+Priors are duck-typed. A *mixture prior* is any object (or dict) with ``means`` [C, D],
+``covariances`` [C, D, D] and ``component_factors`` [C, K] (numpy or torch), e.g. ``MixturePrior``.
+A *modular prior* (M-AE) has ``priors`` (one mixture per factor, over its partition of the code) and
+``slices`` (the code dimensions of each partition, python slices).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import numpy as np
+
+from analysis.metrics._checks import _to_numpy, as_random_state, check_codes
+
+ACCEPTANCE_QUANTITIES = ("posterior", "relative_density")
+_ROWS_PER_CHUNK_ELEMENTS = 2_000_000  # bounds the [rows, C, D] temporaries of the density
+
+
+@dataclass(frozen=True)
+class MixturePrior:
+    """An equal-weight Gaussian mixture: ``means`` [C, D], ``covariances`` [C, D, D] and the factor
+    values of each component ``component_factors`` [C, K]."""
+
+    means: np.ndarray
+    covariances: np.ndarray
+    component_factors: np.ndarray
+
+    def __post_init__(self) -> None:
+        means = np.asarray(_to_numpy(self.means), dtype=np.float64)
+        covariances = np.asarray(_to_numpy(self.covariances), dtype=np.float64)
+        component_factors = _to_numpy(self.component_factors)
+        if means.ndim != 2:
+            raise ValueError(f"prior means must be [C, D], got shape {means.shape}")
+        num_components, dim = means.shape
+        if covariances.shape != (num_components, dim, dim):
+            raise ValueError(
+                f"prior covariances must be [C, D, D] = {(num_components, dim, dim)}, got shape {covariances.shape}"
+            )
+        if component_factors.ndim == 1:
+            component_factors = component_factors[:, None]
+        if component_factors.ndim != 2 or component_factors.shape[0] != num_components:
+            raise ValueError(
+                f"prior component_factors must be [C, K] with C = {num_components}, got shape {component_factors.shape}"
+            )
+        if not (np.isfinite(means).all() and np.isfinite(covariances).all()):
+            raise ValueError("prior means / covariances contain NaN or inf")
+        object.__setattr__(self, "means", means)
+        object.__setattr__(self, "covariances", covariances)
+        object.__setattr__(self, "component_factors", component_factors.astype(np.int64))
+
+    @property
+    def num_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def precision_cholesky(self) -> np.ndarray:
+        """[C, D, D] lower-triangular W with W W^T = covariance^-1."""
+        try:
+            lower = np.linalg.cholesky(self.covariances)
+        except np.linalg.LinAlgError:
+            eigenvalues = np.linalg.eigvalsh(self.covariances)
+            bad = int(np.flatnonzero(eigenvalues.min(axis=1) <= 0)[0])
+            raise ValueError(
+                f"prior covariance of component {bad} is not positive definite "
+                f"(smallest eigenvalue {eigenvalues[bad].min():.3g})"
+            ) from None
+        identity = np.broadcast_to(np.eye(self.dim), self.covariances.shape)
+        inverse_lower = np.linalg.solve(lower, identity)  # L^-1, so cov^-1 = L^-T L^-1
+        return np.swapaxes(inverse_lower, 1, 2)
+
+    def squared_mahalanobis(self, codes: np.ndarray) -> np.ndarray:
+        """[N, C] squared Mahalanobis distance of each code to each component."""
+        whitening = self.precision_cholesky()  # [C, D, D]
+        projected_means = np.einsum("cd,cde->ce", self.means, whitening)
+        rows_per_chunk = max(1, _ROWS_PER_CHUNK_ELEMENTS // max(1, self.num_components * self.dim))
+        distances = np.empty((codes.shape[0], self.num_components))
+        for start in range(0, codes.shape[0], rows_per_chunk):
+            chunk = codes[start : start + rows_per_chunk]
+            projected = np.einsum("nd,cde->nce", chunk, whitening) - projected_means
+            distances[start : start + rows_per_chunk] = np.einsum("nce,nce->nc", projected, projected)
+        return distances
+
+    def log_densities(self, codes: np.ndarray) -> np.ndarray:
+        """[N, C] log N(z; mean_c, covariance_c)."""
+        log_determinants = np.linalg.slogdet(self.covariances)[1]
+        return -0.5 * (
+            self.squared_mahalanobis(codes) + log_determinants + self.dim * np.log(2.0 * np.pi)
+        )
+
+    def sample(self, components: np.ndarray, random_state: np.random.RandomState) -> np.ndarray:
+        """[n, D] one code from each given component."""
+        lower = np.linalg.cholesky(self.covariances)
+        noise = random_state.standard_normal((components.size, self.dim))
+        return self.means[components] + np.einsum("nde,ne->nd", lower[components], noise)
+
+
+@dataclass(frozen=True)
+class ModularPrior:
+    """M-AE: one ``MixturePrior`` per factor over its own partition (``slices``) of the code.
+    Component ``v`` of partition ``g`` stands for the factor value ``priors[g].component_factors[v, 0]``."""
+
+    priors: tuple[MixturePrior, ...]
+    slices: tuple[slice, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.priors) != len(self.slices) or not self.priors:
+            raise ValueError(
+                f"a modular prior needs one slice per factor prior, got {len(self.priors)} priors "
+                f"and {len(self.slices)} slices"
+            )
+        for index, (prior, part) in enumerate(zip(self.priors, self.slices)):
+            width = len(range(*part.indices(10**9)))
+            if width != prior.dim:
+                raise ValueError(
+                    f"partition {index}: slice {part} covers {width} dimensions but its prior has {prior.dim}"
+                )
+
+    @property
+    def dim(self) -> int:
+        return max(part.indices(10**9)[1] for part in self.slices)
+
+    @property
+    def component_counts(self) -> tuple[int, ...]:
+        return tuple(prior.num_components for prior in self.priors)
+
+
+Prior = Union[MixturePrior, ModularPrior]
+
+
+def _attribute(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj[name] if name in obj else None
+    value = getattr(obj, name, None)
+    if value is None and callable(getattr(obj, f"numpy_{name}", None)):
+        value = getattr(obj, f"numpy_{name}")()
+    return value
+
+
+def _as_mixture(obj: Any, default_factors: bool = False) -> MixturePrior:
+    if isinstance(obj, MixturePrior):
+        return obj
+    means, covariances = _attribute(obj, "means"), _attribute(obj, "covariances")
+    component_factors = _attribute(obj, "component_factors")
+    if means is None or covariances is None:
+        raise ValueError(
+            f"a prior needs `means` [C, D] and `covariances` [C, D, D]; got {type(obj).__name__}"
+        )
+    if component_factors is None:
+        if not default_factors:
+            raise ValueError(
+                f"a mixture prior needs `component_factors` [C, K]; got {type(obj).__name__} without it"
+            )
+        component_factors = np.arange(np.shape(_to_numpy(means))[0])[:, None]
+    return MixturePrior(means, covariances, component_factors)
+
+
+def as_prior(prior: Any) -> Prior:
+    """A ``MixturePrior`` or ``ModularPrior`` from any compatible object or dict."""
+    if isinstance(prior, (MixturePrior, ModularPrior)):
+        return prior
+    priors, slices = _attribute(prior, "priors"), _attribute(prior, "slices")
+    if priors is not None and slices is not None:
+        return ModularPrior(
+            tuple(_as_mixture(p, default_factors=True) for p in priors), tuple(slices)
+        )
+    return _as_mixture(prior)
+
+
+def _check_codes_for(prior: Prior, codes: Any, name: str = "codes") -> np.ndarray:
+    codes = check_codes(codes, name)
+    if codes.shape[1] < prior.dim or (isinstance(prior, MixturePrior) and codes.shape[1] != prior.dim):
+        raise ValueError(f"{name} has {codes.shape[1]} dimensions but the prior expects {prior.dim}")
+    return codes
+
+
+def _check_alpha(alpha: float, acceptance: str) -> float:
+    if acceptance not in ACCEPTANCE_QUANTITIES:
+        raise ValueError(f"acceptance must be one of {ACCEPTANCE_QUANTITIES}, got {acceptance!r}")
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    return float(alpha)
+
+
+def _best_and_confidence(prior: MixturePrior, codes: np.ndarray, acceptance: str) -> tuple[np.ndarray, np.ndarray]:
+    """The most likely component of each code and the quantity alpha thresholds."""
+    distances = prior.squared_mahalanobis(codes)
+    log_determinants = np.linalg.slogdet(prior.covariances)[1]
+    log_densities = -0.5 * (distances + log_determinants)  # the constant term cancels
+    best = np.argmax(log_densities, axis=1)
+    rows = np.arange(codes.shape[0])
+    if acceptance == "posterior":
+        shifted = log_densities - log_densities[rows, best][:, None]
+        confidence = 1.0 / np.exp(shifted).sum(axis=1)
+    else:
+        confidence = np.exp(-0.5 * distances[rows, best])
+    return best, confidence
+
+
+def classify_codes(codes: Any, prior: Any, *, acceptance: str = "posterior") -> tuple[np.ndarray, np.ndarray]:
+    """Predicted factor values int [N, K] (the best component's ``component_factors``; for a modular
+    prior, each partition's best) and the acceptance quantity [N] (for a modular prior, the minimum
+    over partitions)."""
+    prior = as_prior(prior)
+    codes = _check_codes_for(prior, codes)
+    if acceptance not in ACCEPTANCE_QUANTITIES:
+        raise ValueError(f"acceptance must be one of {ACCEPTANCE_QUANTITIES}, got {acceptance!r}")
+    if isinstance(prior, MixturePrior):
+        best, confidence = _best_and_confidence(prior, codes, acceptance)
+        return prior.component_factors[best], confidence
+    predicted, confidences = [], []
+    for part_prior, part in zip(prior.priors, prior.slices):
+        best, confidence = _best_and_confidence(part_prior, codes[:, part], acceptance)
+        predicted.append(part_prior.component_factors[best, 0])
+        confidences.append(confidence)
+    return np.stack(predicted, axis=1), np.min(np.stack(confidences, axis=1), axis=1)
+
+
+def codes_to_factors(codes: Any, prior: Any) -> np.ndarray:
+    """int [N, K]: the factor values of the most likely prior component of each code (for a modular
+    prior, of each partition) -- the representation DCI / MIG / SAP see for AbsAE / M-AE."""
+    return classify_codes(codes, prior)[0]
+
+
+def _labels_as_factors(labels: Any, prior: Prior, num_codes: int) -> np.ndarray:
+    labels = _to_numpy(labels)
+    if labels.shape[0] != num_codes:
+        raise ValueError(f"codes has {num_codes} rows but labels has {labels.shape[0]}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if labels.ndim == 2:
+        return labels.astype(np.int64)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be int [N] (combination index) or int [N, K], got shape {labels.shape}")
+    if isinstance(prior, MixturePrior):
+        if labels.min() < 0 or labels.max() >= prior.num_components:
+            raise ValueError(
+                f"labels are component indices in [0, {prior.num_components}), got values in "
+                f"[{labels.min()}, {labels.max()}]"
+            )
+        return prior.component_factors[labels]
+    counts = prior.component_counts
+    if labels.min() < 0 or labels.max() >= int(np.prod(counts)):
+        raise ValueError(
+            f"labels are combination indices in [0, {int(np.prod(counts))}), got values in "
+            f"[{labels.min()}, {labels.max()}]"
+        )
+    components = np.unravel_index(labels, counts)
+    return np.stack(
+        [p.component_factors[c, 0] for p, c in zip(prior.priors, components)], axis=1
+    )
+
+
+def _score(predicted: np.ndarray, truth: np.ndarray, confidence: np.ndarray, alpha: float) -> dict[str, float]:
+    if predicted.shape != truth.shape:
+        raise ValueError(
+            f"labels have {truth.shape[1]} factors but the prior predicts {predicted.shape[1]}"
+        )
+    accepted = confidence >= alpha
+    correct = np.all(predicted == truth, axis=1)
+    return {
+        "accuracy": float(correct[accepted].mean()) if accepted.any() else float("nan"),
+        "accepted_ratio": float(accepted.mean()),
+    }
+
+
+def clustering_accuracy(
+    codes: Any, labels: Any, prior: Any, alpha: float, *, acceptance: str = "posterior"
+) -> dict[str, float]:
+    """Accuracy of the prior's classification of ``codes`` among the accepted ones, and the ratio
+    accepted.
+
+    Each code goes to its most likely component (highest density). It is accepted when the
+    acceptance quantity reaches ``alpha`` in [0, 1]:
+    - ``"posterior"`` (default): the best component's responsibility under the equal-weight mixture,
+      N(z; mu_c, S_c) / sum_j N(z; mu_j, S_j); alpha = 0 accepts everything, alpha = 1 only codes
+      no other component explains at all.
+    - ``"relative_density"``: the best component's density relative to its peak,
+      N(z; mu_c, S_c) / N(mu_c; mu_c, S_c) = exp(-Mahalanobis^2 / 2).
+    For a modular prior (M-AE) each partition is classified by its own mixture, a code is accepted
+    when every partition's quantity reaches alpha, and it is correct when every factor matches.
+    ``labels``: int [N] combination index (row-major over the components; for a mixture prior the
+    component index) or int [N, K] factor values compared with ``component_factors``.
+    ``accuracy`` is NaN when nothing is accepted.
+    """
+    prior = as_prior(prior)
+    alpha = _check_alpha(alpha, acceptance)
+    codes = _check_codes_for(prior, codes)
+    truth = _labels_as_factors(labels, prior, codes.shape[0])
+    predicted, confidence = classify_codes(codes, prior, acceptance=acceptance)
+    return _score(predicted, truth, confidence, alpha)
+
+
+def _relation_table(relations: Any, num_components: int) -> np.ndarray:
+    table = _to_numpy(relations)
+    if table.ndim != 2 or table.shape[1] != num_components or table.shape[0] == 0:
+        raise ValueError(
+            f"relations must be int [R, C] with C = {num_components} prior components (combinations), "
+            f"got shape {table.shape}"
+        )
+    if not np.issubdtype(table.dtype, np.integer) or table.min() < 0 or table.max() >= num_components:
+        raise ValueError(f"relations must hold component indices in [0, {num_components})")
+    return table.astype(np.int64)
+
+
+def _sample_components(prior: Prior, components: np.ndarray, random_state: np.random.RandomState) -> np.ndarray:
+    if isinstance(prior, MixturePrior):
+        return prior.sample(components, random_state)
+    codes = np.zeros((components.size, prior.dim))
+    per_partition = np.unravel_index(components, prior.component_counts)
+    for part_prior, part, part_components in zip(prior.priors, prior.slices, per_partition):
+        codes[:, part] = part_prior.sample(part_components, random_state)
+    return codes
+
+
+def _true_factors(prior: Prior, components: np.ndarray) -> np.ndarray:
+    if isinstance(prior, MixturePrior):
+        return prior.component_factors[components]
+    per_partition = np.unravel_index(components, prior.component_counts)
+    return np.stack([p.component_factors[c, 0] for p, c in zip(prior.priors, per_partition)], axis=1)
+
+
+def relation_accuracy_by_depth(
+    relational_model: Callable[[np.ndarray, np.ndarray], Any],
+    prior: Any,
+    relations: Any,
+    *,
+    depths: Iterable[int] = range(1, 11),
+    alpha: float = 0.0,
+    n: int = 1000,
+    random_state,
+    acceptance: str = "posterior",
+) -> list[dict[str, float]]:
+    """Relation accuracy of the composed relational model at each depth in ``depths``.
+
+    ``n`` start components are drawn uniformly and one code is sampled from each; at every step a
+    relation is drawn uniformly per sample, the model maps the codes
+    (``relational_model(codes [n, D], relation [n]) -> codes [n, D]``) and the true component follows
+    ``relations[relation, component]``. After ``depth`` steps the codes are classified as in
+    ``clustering_accuracy``; ``accuracy`` is over accepted samples (NaN if none), correct when the
+    predicted factors equal the true component's. One chain runs to the largest depth, so the result
+    at depth d equals ``relation_accuracy(..., depth=d)`` with the same seed.
+    For a modular prior the components of ``relations`` are combinations of per-partition
+    components, row-major (the last partition fastest); the code dimensions outside every partition
+    are sampled as 0.
+    Returns ``[{"depth", "accuracy", "accepted_ratio"}, ...]`` in the order of ``depths``.
+    """
+    prior = as_prior(prior)
+    alpha = _check_alpha(alpha, acceptance)
+    random_state = as_random_state(random_state)
+    depths = [int(d) for d in depths]
+    if not depths or min(depths) < 0:
+        raise ValueError(f"depths must be non-negative integers, got {depths}")
+    if int(n) < 1:
+        raise ValueError(f"n must be a positive number of samples, got {n!r}")
+    num_components = (
+        prior.num_components if isinstance(prior, MixturePrior) else int(np.prod(prior.component_counts))
+    )
+    table = _relation_table(relations, num_components)
+    components = random_state.randint(num_components, size=int(n))
+    codes = _sample_components(prior, components, random_state)
+    results: dict[int, dict[str, float]] = {}
+    for step in range(max(depths) + 1):
+        if step in depths:
+            predicted, confidence = classify_codes(codes, prior, acceptance=acceptance)
+            results[step] = {"depth": step, **_score(predicted, _true_factors(prior, components), confidence, alpha)}
+        if step == max(depths):
+            break
+        relation = random_state.randint(table.shape[0], size=int(n))
+        output = _to_numpy(relational_model(codes, relation))
+        codes = _check_codes_for(prior, output, f"relational_model output at depth {step + 1}")
+        components = table[relation, components]
+    return [results[d] for d in depths]
+
+
+def relation_accuracy(
+    relational_model: Callable[[np.ndarray, np.ndarray], Any],
+    prior: Any,
+    relations: Any,
+    depth: int,
+    alpha: float,
+    n: int,
+    random_state,
+    *,
+    acceptance: str = "posterior",
+) -> dict[str, float]:
+    """``{"accuracy", "accepted_ratio"}`` of the relational model composed ``depth`` times; see
+    ``relation_accuracy_by_depth``."""
+    result = relation_accuracy_by_depth(
+        relational_model,
+        prior,
+        relations,
+        depths=[depth],
+        alpha=alpha,
+        n=n,
+        random_state=random_state,
+        acceptance=acceptance,
+    )[0]
+    return {"accuracy": result["accuracy"], "accepted_ratio": result["accepted_ratio"]}
