@@ -1,0 +1,114 @@
+"""The networks of the papers' Appendix A, shared by every model.
+
+Encoder for 64x64 images: 4 x [Conv2d(k4, s2, p1), BatchNorm, LeakyReLU(0.1)] -> 4x4 feature maps,
+Flatten, Linear(1024), LeakyReLU(0.1), Linear(out). Decoder: Linear(1024), LeakyReLU, Linear(ch*4*4),
+reshape (ch, 4, 4), 3 x [ConvTranspose2d(k4, s2, p1), BatchNorm, LeakyReLU], ConvTranspose2d(k4, s2,
+p1) to the image channels (logits). ``ch`` is 32 for 1-channel images (dSprites) and 64 for 3-channel
+ones (Shapes3D). The reference code reshaped to 6x6, which does not give 64x64 outputs; we use 4x4.
+Discriminators and the relational learner are MLPs with 3 hidden tanh layers of 1024 units.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+IMAGE_SIZE = 64
+FEATURE_SIZE = 4          # 64 / 2**4
+HIDDEN_UNITS = 1024
+LEAKY_SLOPE = 0.1
+
+
+def conv_channels(num_channels: int) -> int:
+    """Feature channels of the conv nets: 32 for 1-channel images, 64 otherwise (Appendix A)."""
+    return 32 if num_channels == 1 else 64
+
+
+class Encoder(nn.Module):
+    """``[B, C, 64, 64] -> [B, out_dim]``."""
+
+    def __init__(self, num_channels: int, out_dim: int) -> None:
+        super().__init__()
+        ch = conv_channels(num_channels)
+        layers: list[nn.Module] = []
+        in_ch = num_channels
+        for _ in range(4):
+            layers += [nn.Conv2d(in_ch, ch, 4, 2, 1), nn.BatchNorm2d(ch), nn.LeakyReLU(LEAKY_SLOPE)]
+            in_ch = ch
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(ch * FEATURE_SIZE * FEATURE_SIZE, HIDDEN_UNITS),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Linear(HIDDEN_UNITS, out_dim),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class Decoder(nn.Module):
+    """``[B, in_dim] -> logits [B, C, 64, 64]``."""
+
+    def __init__(self, num_channels: int, in_dim: int) -> None:
+        super().__init__()
+        ch = conv_channels(num_channels)
+        self.channels = ch
+        self.head = nn.Sequential(
+            nn.Linear(in_dim, HIDDEN_UNITS),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Linear(HIDDEN_UNITS, ch * FEATURE_SIZE * FEATURE_SIZE),
+        )
+        layers: list[nn.Module] = []
+        for _ in range(3):
+            layers += [nn.ConvTranspose2d(ch, ch, 4, 2, 1), nn.BatchNorm2d(ch), nn.LeakyReLU(LEAKY_SLOPE)]
+        layers.append(nn.ConvTranspose2d(ch, num_channels, 4, 2, 1))
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.head(z).reshape(-1, self.channels, FEATURE_SIZE, FEATURE_SIZE)
+        return self.features(h.contiguous(memory_format=torch.channels_last))
+
+
+class MLP(nn.Module):
+    """3 hidden tanh layers of 1024 units, linear output."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = HIDDEN_UNITS, depth: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.Tanh()]
+            width = hidden
+        layers.append(nn.Linear(width, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class GroupedMLP(nn.Module):
+    """``groups`` independent :class:`MLP` s evaluated together with batched matrix products.
+
+    Input ``[G, B, in_dim]``, output ``[G, B, out_dim]``; group g only sees its own weights. Used for
+    M-AE's one-discriminator-per-partition, so that G discriminators cost one kernel per layer.
+    """
+
+    def __init__(self, groups: int, in_dim: int, out_dim: int, hidden: int = HIDDEN_UNITS, depth: int = 3) -> None:
+        super().__init__()
+        widths = [in_dim] + [hidden] * depth + [out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            bound = 1.0 / math.sqrt(fan_in)   # nn.Linear's default initialisation
+            self.weights.append(nn.Parameter(torch.empty(groups, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(groups, 1, fan_out).uniform_(-bound, bound)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = torch.tanh(x)
+        return x

@@ -1,0 +1,107 @@
+"""Relations between factor values: what the relational learner (ReL) is taught to do in latent space.
+
+A relation changes one relevant factor by ``delta`` steps; ``mode`` says what happens at the ends of
+the factor's range: ``"cyclic"`` wraps around (shape, hue), ``"clamp"`` stays at the end (position,
+scale). Every prior component is one combination of relevant-factor values, so a relation maps each
+component to exactly one target component (:func:`relation_targets`).
+
+dSprites ``posY``: the official file (and our generator) draws ``posY`` class 0 at the top row of the
+image, larger classes lower down; ``move_up`` therefore lowers the ``posY`` class by one and
+``move_down`` raises it. ``posX`` class 0 is the left edge.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from trainables.errors import WeakdisError
+
+RELATION_MODES = ("cyclic", "clamp")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Move factor ``factor`` by ``delta`` value steps; ``mode`` is ``"cyclic"`` or ``"clamp"``."""
+
+    name: str
+    factor: str
+    delta: int
+    mode: str
+
+    def __post_init__(self) -> None:
+        if self.mode not in RELATION_MODES:
+            raise WeakdisError(f"relation {self.name!r}: mode={self.mode!r}; expected one of cyclic, clamp")
+
+    def apply(self, values: np.ndarray, size: int) -> np.ndarray:
+        """The factor values after one application of the relation (``values`` in ``[0, size)``)."""
+        moved = np.asarray(values, dtype=np.int64) + self.delta
+        if self.mode == "cyclic":
+            return np.mod(moved, size)
+        return np.clip(moved, 0, size - 1)
+
+
+# The relations of each dataset (relational paper, section 4.1); only those whose factor is relevant
+# in a version are used.
+DATASET_RELATIONS: dict[str, tuple[Relation, ...]] = {
+    "dsprites": (
+        Relation("move_left", "posX", -1, "clamp"),
+        Relation("move_right", "posX", +1, "clamp"),
+        Relation("move_up", "posY", -1, "clamp"),
+        Relation("move_down", "posY", +1, "clamp"),
+        Relation("change_shape", "shape", +1, "cyclic"),
+    ),
+    "shapes3d": (
+        Relation("+hue", "object_hue", +1, "cyclic"),
+        Relation("-hue", "object_hue", -1, "cyclic"),
+        Relation("change_shape", "shape", +1, "cyclic"),
+        Relation("+scale", "scale", +1, "clamp"),
+        Relation("-scale", "scale", -1, "clamp"),
+    ),
+}
+
+
+def relations_for(spec: Any) -> tuple[Relation, ...]:
+    """The relations of ``spec.dataset`` whose factor is among the version's relevant factors."""
+    if spec.dataset not in DATASET_RELATIONS:
+        raise WeakdisError(
+            f"{spec.name}: no relations are defined for dataset {spec.dataset!r}; "
+            f"expected one of {', '.join(DATASET_RELATIONS)}"
+        )
+    relevant = set(spec.factor_names)
+    relations = tuple(r for r in DATASET_RELATIONS[spec.dataset] if r.factor in relevant)
+    if not relations:
+        raise WeakdisError(
+            f"{spec.name}: none of the relevant factors {tuple(spec.factor_names)} has a relation; "
+            "the relational learner needs at least one"
+        )
+    return relations
+
+
+def combination_index(factor_values: np.ndarray, factor_sizes: Sequence[int]) -> np.ndarray:
+    """Row-major index of each row of ``factor_values [N, K]`` (last factor fastest)."""
+    return np.ravel_multi_index(tuple(np.asarray(factor_values, dtype=np.int64).T), tuple(factor_sizes))
+
+
+def relation_targets(spec: Any, relations: Iterable[Relation], depth: int = 1) -> np.ndarray:
+    """``int64 [R, C]``: the component reached from component ``c`` by applying relation ``r``
+    ``depth`` times in a row (depth 0 is the identity)."""
+    if depth < 0:
+        raise WeakdisError(f"relation depth={depth!r}; expected an integer >= 0")
+    combos = np.asarray(spec.combination_factors(), dtype=np.int64)
+    names = list(spec.factor_names)
+    sizes = list(spec.factor_sizes)
+    rows = []
+    for relation in relations:
+        if relation.factor not in names:
+            raise WeakdisError(
+                f"relation {relation.name!r} moves factor {relation.factor!r}, which is not relevant in "
+                f"{spec.name} (relevant: {', '.join(names)})"
+            )
+        k = names.index(relation.factor)
+        moved = combos.copy()
+        for _ in range(depth):
+            moved[:, k] = relation.apply(moved[:, k], sizes[k])
+        rows.append(combination_index(moved, sizes))
+    return np.stack(rows).astype(np.int64) if rows else np.zeros((0, len(combos)), dtype=np.int64)

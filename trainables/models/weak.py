@@ -1,0 +1,300 @@
+"""The weakly supervised adversarial autoencoders (AbsAE and M-AE): what they share.
+
+One training step (``train_step(batch, step)``):
+
+1. autoencoder: reconstruction (BCE, mean over pixels) + ``beta`` * the generator loss of the
+   discriminator on the codes (non-saturating GAN loss; the discriminator never sees labels);
+2. discriminator: prior samples are "real", codes are "fake" (the paper's Eq. 5);
+3. after warm-up, one ReL iteration on ``rel_batch_size`` tuples drawn from the prior: a start
+   component and a relation uniformly at random, ``z_in`` from the start component, the target
+   component from :meth:`relation_targets`; loss ``-gamma * mean log p_target(ReL(z_in, r))``
+   (the relational paper's Eq. 8 in log form; for M-AE the sum over partitions is the modular paper's
+   Eq. 3).
+
+Warm-up (``step < warmup_steps``) uses the prior Uniform(-1, 1)^D and trains no ReL. At
+``step == warmup_steps`` the mixture prior is fitted from the encoded labelled samples given to
+:meth:`set_supervision`, and refitted every ``prior_refit_every`` steps after that when it is > 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from trainables.errors import WeakdisError
+from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
+from trainables.models.networks import MLP, Decoder, Encoder
+from trainables.models.priors import uniform_codes
+from trainables.models.relations import combination_index, relation_targets, relations_for
+
+
+@dataclass
+class WeakConfig(ModelConfig):
+    """Config of AbsAE / M-AE. ``beta`` weighs the adversarial prior term, ``gamma`` the ReL loss."""
+
+    gamma: float = 1.0
+    rel_lr: float | None = None             # None = lr
+    disc_lr: float | None = None            # None = lr
+    rel_batch_size: int = 128
+    warmup_steps: int = 500
+    prior_refit_every: int = 0              # 0 = fit once, at the end of warm-up
+    # extras (TrialConfig.extra)
+    min_component_samples: int | None = None   # below this a component's covariance is shrunk; None = D + 1
+    covariance_floor: float = 1e-4             # added to every covariance diagonal
+    fit_batch_size: int = 512                  # images per encoder call when fitting the prior
+
+    TRIAL_KEYS: ClassVar[tuple[str, ...]] = ModelConfig.TRIAL_KEYS + (
+        "gamma", "rel_lr", "disc_lr", "rel_batch_size", "warmup_steps", "prior_refit_every")
+
+    def validate(self, model_name: str = "model") -> None:
+        super().validate(model_name)
+
+        def fail(key: str, expected: str) -> None:
+            raise WeakdisError(f"{model_name} config: {key}={getattr(self, key)!r} is invalid; expected {expected}")
+
+        if not self.gamma >= 0:
+            fail("gamma", "a number >= 0")
+        if self.rel_batch_size < 1:
+            fail("rel_batch_size", "an integer >= 1")
+        if self.warmup_steps < 0:
+            fail("warmup_steps", "an integer >= 0")
+        if self.prior_refit_every < 0:
+            fail("prior_refit_every", "an integer >= 0")
+        if self.min_component_samples is not None and self.min_component_samples < 2:
+            fail("min_component_samples", "an integer >= 2 or null")
+        if not self.covariance_floor > 0:
+            fail("covariance_floor", "a number > 0")
+        if self.fit_batch_size < 1:
+            fail("fit_batch_size", "an integer >= 1")
+
+
+class WeakAutoencoder(WeakdisModel):
+    """Base of :class:`AbsAE` and :class:`MAE`; subclasses build ``prior`` and the discriminator."""
+
+    config_cls: ClassVar[type[ModelConfig]] = WeakConfig
+
+    def __init__(self, config: WeakConfig, spec: Any, num_channels: int) -> None:
+        super().__init__(config, spec, num_channels)
+        self.relations = relations_for(spec)
+        self.code_dim = self._code_dim()
+        self.register_buffer("relation_table", torch.as_tensor(relation_targets(spec, self.relations)),
+                             persistent=False)
+        with seeded(config.seed):
+            self.encoder = Encoder(num_channels, self.code_dim)
+            self.decoder = Decoder(num_channels, self.code_dim)
+            self.discriminator = self._build_discriminator()
+            self.rel = MLP(self.code_dim + len(self.relations), self.code_dim)
+        self.prior = self._build_prior()
+        self._finish_init()
+        self._optimizers = {
+            "autoencoder": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),
+            "discriminator": make_adam(list(self.discriminator.parameters()), config.disc_lr or config.lr),
+            "relational": make_adam(list(self.rel.parameters()), config.rel_lr or config.lr),
+        }
+        self._prior_ready = False
+        self._supervision: tuple[Tensor, float, Tensor] | None = None
+
+    # ---- subclass hooks ----------------------------------------------------------------------
+    def _code_dim(self) -> int:
+        raise NotImplementedError
+
+    def _build_prior(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _build_discriminator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _discriminate(self, z: Tensor) -> Tensor:
+        """Discriminator logits for codes ``[B, D]`` (any shape; losses sum over all but the batch)."""
+        raise NotImplementedError
+
+    def _check_supervision(self, factors: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _fit_prior_from(self, codes: Tensor, factors: Tensor) -> None:
+        raise NotImplementedError
+
+    def _predicted_factors(self, codes: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    # ---- supervision and prior ---------------------------------------------------------------
+    def set_supervision(self, images: Tensor, factors: Tensor) -> None:
+        """The tau labelled samples: images ``[tau, C, 64, 64]`` (uint8 in {0, 1} or {0..255}, or
+        float in [0, 1]) and their relevant-factor values ``[tau, K]``.
+
+        Raises a :class:`WeakdisError` naming the first prior component without a labelled sample.
+        """
+        images = torch.as_tensor(images)
+        factors = torch.as_tensor(factors, dtype=torch.int64)
+        k = len(self.spec.factor_sizes)
+        if images.ndim != 4 or images.shape[1:] != (self.num_channels, 64, 64):
+            raise WeakdisError(
+                f"{self.name}.set_supervision: images have shape {tuple(images.shape)}; "
+                f"expected [tau, {self.num_channels}, 64, 64]")
+        if factors.shape != (images.shape[0], k):
+            raise WeakdisError(
+                f"{self.name}.set_supervision: factors have shape {tuple(factors.shape)}; "
+                f"expected [{images.shape[0]}, {k}] ({', '.join(self.spec.factor_names)})")
+        host_factors = factors.cpu().numpy()
+        sizes = np.asarray(self.spec.factor_sizes)
+        if len(host_factors) and ((host_factors < 0) | (host_factors >= sizes)).any():
+            raise WeakdisError(
+                f"{self.name}.set_supervision: factor values out of range; expected value k in "
+                f"[0, {tuple(self.spec.factor_sizes)}[k])")
+        self._check_supervision(host_factors)
+        scale = 1.0
+        if images.dtype == torch.uint8:
+            scale = 1.0 / 255.0 if int(images.max()) > 1 else 1.0
+        self._supervision = (images, scale, factors)
+
+    def _require_supervision(self, step: int) -> tuple[Tensor, float, Tensor]:
+        if self._supervision is None:
+            raise WeakdisError(
+                f"{self.name}: the mixture prior is fitted at step {step} (warmup_steps="
+                f"{self.config.warmup_steps}) from labelled samples, but none were given; call "
+                "set_supervision(images, factors) with tau >= 1 labelled samples first")
+        return self._supervision
+
+    @torch.no_grad()
+    def fit_prior(self, step: int | None = None) -> None:
+        """Encode the labelled samples (eval-mode BatchNorm) and fit the mixture prior to them."""
+        images, scale, factors = self._require_supervision(self.config.warmup_steps if step is None else step)
+        was_training = self.training
+        self.eval()
+        try:
+            device = self.device
+            codes = []
+            for start in range(0, images.shape[0], self.config.fit_batch_size):
+                chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
+                codes.append(self.encode(chunk))
+            self._fit_prior_from(torch.cat(codes), factors.to(device))
+        finally:
+            self.train(was_training)
+        self._prior_ready = True
+
+    def _fit_due(self, step: int) -> bool:
+        warmup, every = self.config.warmup_steps, self.config.prior_refit_every
+        if step < warmup:
+            return False
+        if not self._prior_ready or step == warmup:
+            return True
+        return every > 0 and (step - warmup) % every == 0
+
+    def sample_prior(self, n: int, step: int) -> Tensor:
+        """``n`` codes from the prior in force at ``step`` (uniform in warm-up, then the mixture)."""
+        g = self.generator()
+        if step < self.config.warmup_steps or not self._prior_ready:
+            return uniform_codes(n, self.code_dim, g, self.device)
+        return self.prior.sample(n, None, g)
+
+    # ---- relations ---------------------------------------------------------------------------
+    def relation_targets(self, depth: int = 1) -> np.ndarray:
+        """``int64 [R, C]``: target component of each component under each relation (``depth`` steps)."""
+        return relation_targets(self.spec, self.relations, depth)
+
+    def relational_model(self, z: Any, relation: Any) -> Any:
+        """ReL output for codes ``[n, D]`` and relation indices ``[n]`` (or one int).
+
+        Accepts torch tensors or numpy arrays and answers in the same kind.
+        """
+        is_numpy = isinstance(z, np.ndarray)
+        device = self.device
+        z_t = torch.as_tensor(z, dtype=torch.float32, device=device)
+        r_t = torch.as_tensor(relation, dtype=torch.int64, device=device)
+        if r_t.ndim == 0:
+            r_t = r_t.expand(z_t.shape[0])
+        if is_numpy:
+            with torch.no_grad():
+                return self._apply_rel(z_t, r_t).cpu().numpy()
+        return self._apply_rel(z_t, r_t)
+
+    def relational_model_numpy(self, z: np.ndarray, relation: np.ndarray) -> np.ndarray:
+        return self.relational_model(np.asarray(z, dtype=np.float32), np.asarray(relation))
+
+    def _apply_rel(self, z: Tensor, relation: Tensor) -> Tensor:
+        onehot = F.one_hot(relation, len(self.relations)).to(z.dtype)
+        with self.autocast():
+            return self.rel(torch.cat([z, onehot], dim=1)).float()
+
+    def relational_step(self) -> Tensor:
+        """One ReL iteration on ``rel_batch_size`` tuples sampled from the fitted prior."""
+        g = self.generator()
+        n = self.config.rel_batch_size
+        start = torch.randint(self.prior.num_components, (n,), generator=g, device=self.device)
+        relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
+        with torch.no_grad(), self.full_precision():
+            z_in = self.prior.sample(n, start, g)
+        target = self.relation_table[relation, start]
+        z_out = self._apply_rel(z_in, relation)
+        with self.full_precision():
+            log_density = self.prior.log_prob(z_out, target)
+            loss = -self.config.gamma * log_density.mean()
+        self._optimise(self._optimizers["relational"], loss)
+        return -log_density.detach().mean()
+
+    # ---- training ----------------------------------------------------------------------------
+    def train_step(self, batch: Tensor, step: int) -> dict[str, Tensor]:
+        """One autoencoder + discriminator step (+ one ReL step after warm-up); detached losses."""
+        if not self.training:
+            self.train()
+        self._sync_start()
+        if self._fit_due(step):
+            self.fit_prior(step)
+        x = self.prepare_images(batch)
+        target = x.float()
+
+        self.discriminator.requires_grad_(False)
+        with self.autocast():
+            z = self.encoder(x)
+            logits = self.decoder(z)
+        with self.full_precision():
+            z = z.float()
+            recon = F.binary_cross_entropy_with_logits(logits.float(), target)
+            gen = self._generator_loss(z)
+            loss = recon + self.config.beta * gen
+        self.discriminator.requires_grad_(True)
+        self._optimise(self._optimizers["autoencoder"], loss)
+
+        with torch.no_grad(), self.full_precision():
+            prior_codes = self.sample_prior(z.shape[0], step)
+        fake, real = self._discriminate(z.detach()), self._discriminate(prior_codes)
+        with self.full_precision():
+            # BCE with logits: prior samples labelled 1, codes labelled 0.
+            disc = 0.5 * (F.softplus(-real).mean(0).sum() + F.softplus(fake).mean(0).sum())
+        self._optimise(self._optimizers["discriminator"], disc)
+
+        out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
+        if step >= self.config.warmup_steps:
+            out["rel"] = self.relational_step()
+        return out
+
+    def _generator_loss(self, z: Tensor) -> Tensor:
+        """Non-saturating generator loss ``-log d(z)``, summed over discriminators, mean over batch."""
+        logits = self._discriminate(z)
+        return F.softplus(-logits).mean(0).sum()
+
+    # ---- encoding ----------------------------------------------------------------------------
+    def encode(self, x: Tensor) -> Tensor:
+        with self.autocast():
+            return self.encoder(self.prepare_images(x)).float()
+
+    def representation(self, x: Tensor) -> dict[str, Tensor | None]:
+        """Raw codes, and (once the mixture is fitted) the factor values of the most likely component."""
+        codes = self.encode(x)
+        factors = self._predicted_factors(codes) if self._prior_ready else None
+        return {"factors": factors, "codes": codes}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"prior_ready": self._prior_ready}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        self._prior_ready = bool(state.get("prior_ready", False))
+
+
+def supervision_components(factors: np.ndarray, factor_sizes: tuple[int, ...]) -> np.ndarray:
+    """Row-major combination index of each labelled sample."""
+    return combination_index(factors, factor_sizes)
