@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
 from trainables.models.networks import MLP, Decoder, Encoder
+from trainables.models.parallel import broadcast_module
 from trainables.models.priors import uniform_codes
 from trainables.models.relations import combination_index, relation_targets, relations_for
 
@@ -172,6 +173,9 @@ class WeakAutoencoder(WeakdisModel):
                 chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
                 codes.append(self.encode(chunk))
             self._fit_prior_from(torch.cat(codes), factors.to(device))
+            # BatchNorm running statistics differ across ranks, and so would the fitted priors:
+            # every rank takes rank 0's.
+            broadcast_module(self.prior)
         finally:
             self.train(was_training)
         self._prior_ready = True
