@@ -28,7 +28,6 @@ SWEEP_FILE = "sweep.yaml"
 RESULT_FILES = ("results.parquet", "results.csv", "history.parquet")
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
 PROGRESS_METRICS = ("step", "recon_error", "dci", "mig", "sap", "relation_accuracy")
-PROGRESS_PARAMETERS = ("model", "beta", "latent_dim", "tau", "lr", "seed")
 
 # A function trainable taking the flat trial config, before resources are attached (tests pass one).
 FunctionTrainable = Callable[[dict], Any]
@@ -89,6 +88,8 @@ def start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Checkpoint retention forces a state snapshot per checkpoint; Tune warns about it every time.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         return False
@@ -172,8 +173,10 @@ def build_reporter(config: SweepConfig):
     from ray.tune import CLIReporter
 
     metrics = list(dict.fromkeys([*PROGRESS_METRICS[:1], *config.metrics, *PROGRESS_METRICS[1:]]))
+    searched = dict.fromkeys([*config.space, *(key for family in config.models for key in family.space)])
+    parameters = ["model", *(key for key in searched if key != "seed"), "seed"]
     return CLIReporter(
-        metric_columns=metrics, parameter_columns=list(PROGRESS_PARAMETERS), max_report_frequency=20,
+        metric_columns=metrics, parameter_columns=parameters, max_report_frequency=20,
         max_progress_rows=30, print_intermediate_tables=True,
     )
 
@@ -331,7 +334,7 @@ def run_sweep(
     try:
         write_sweep_file(config, run_uri)
         print(f"weakdis sweep: {total_trials(config)} trials of {', '.join(f.model for f in config.models)} "
-              f"on {config.dataset}; run directory {run_uri}", file=stream, flush=True)
+              f"on {', '.join(config.datasets)}; run directory {run_uri}", file=stream, flush=True)
         with _classic_progress_table():
             tuner = build_tuner(config, storage_uri, name, trainable)
             tuner.fit()

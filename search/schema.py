@@ -107,7 +107,7 @@ class SweepConfig:
     """A validated sweep config. ``source`` names the file (for messages); ``name`` is the default
     stem of run names."""
 
-    dataset: str
+    datasets: tuple[str, ...]
     models: tuple[ModelFamily, ...]
     objectives: dict[str, str]
     fixed: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +123,11 @@ class SweepConfig:
     checkpoint: CheckpointSettings = CheckpointSettings()
     name: str = "sweep"
     source: str = "sweep config"
+
+    @property
+    def arms(self) -> list[tuple[str, str]]:
+        """(model, dataset) pairs: each has its own Optuna study; grids loop over them in this order."""
+        return [(family.model, dataset) for family in self.models for dataset in self.datasets]
 
     @property
     def metrics(self) -> list[str]:
@@ -149,7 +154,7 @@ class SweepConfig:
         """The config as YAML-able plain data, readable again by :func:`parse_sweep_config`."""
         return {
             "name": self.name,
-            "dataset": self.dataset,
+            "dataset": self.datasets[0] if len(self.datasets) == 1 else list(self.datasets),
             "fixed": dict(self.fixed),
             "models": {f.model: {"fixed": dict(f.fixed), "space": _space_to_dict(f.space)} for f in self.models},
             "space": _space_to_dict(self.space),
@@ -204,9 +209,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
             raise WeakdisError(f"{source}: missing key {required!r} at the top level")
 
     name = _string(root.get("name", default_name), source, "name")
-    dataset = _string(root["dataset"], source, "dataset")
-    if ":" not in dataset:
-        raise WeakdisError(f"{source}: dataset={dataset!r} is invalid; expected 'dataset:version', e.g. 'dsprites:v2'")
+    datasets = _datasets(root["dataset"], source)
     fixed = _trial_keys(root.get("fixed") or {}, source, "fixed")
     space = _space(root.get("space") or {}, source, "space")
     models = _models(root["models"], source)
@@ -224,7 +227,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
         raise WeakdisError(f"{source}: num_samples={num_samples!r} is invalid; expected an integer >= 1")
 
     config = SweepConfig(
-        dataset=dataset, models=models, objectives=objectives, fixed=fixed, space=space, searcher=searcher,
+        datasets=datasets, models=models, objectives=objectives, fixed=fixed, space=space, searcher=searcher,
         scheduler=scheduler, num_samples=num_samples, seeds=seeds, budget=budget, resources=resources,
         storage=storage, failure=failure, checkpoint=checkpoint, name=name, source=source,
     )
@@ -316,14 +319,15 @@ def validate_sweep_config(config: SweepConfig) -> None:
 def _check_family_trials(config: SweepConfig, family: ModelFamily) -> None:
     """Build a TrialConfig at each corner of the family's space so bad ranges fail before Ray starts."""
     space = {**config.space, **family.space}
-    base = {**config.fixed, **family.fixed, "model": family.model, "dataset": config.dataset}
-    base.setdefault("seed", config.seeds[0])
-    for key, dim in space.items():
-        for value in dim.corners():
-            TrialConfig.from_dict(
-                {**base, key: value}, source=f"{config.source}: models.{family.model} with {key}={value!r}"
-            )
-    TrialConfig.from_dict(base, source=f"{config.source}: models.{family.model}")
+    for dataset in config.datasets:
+        base = {**config.fixed, **family.fixed, "model": family.model, "dataset": dataset}
+        base.setdefault("seed", config.seeds[0])
+        for key, dim in space.items():
+            for value in dim.corners():
+                TrialConfig.from_dict(
+                    {**base, key: value}, source=f"{config.source}: models.{family.model} with {key}={value!r}"
+                )
+        TrialConfig.from_dict(base, source=f"{config.source}: models.{family.model}")
 
 
 # -- parsing helpers ----------------------------------------------------------------------------------
@@ -355,6 +359,21 @@ def _string(value: Any, source: str, key: str) -> str:
     if not isinstance(value, str) or not value:
         raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a non-empty string")
     return value
+
+
+def _datasets(value: Any, source: str) -> tuple[str, ...]:
+    """One dataset version, or a list of them (each model family is then run on each)."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise WeakdisError(f"{source}: dataset=[] is invalid; expected 'dataset:version' or a list of them")
+    for item in values:
+        if not isinstance(item, str) or ":" not in item:
+            raise WeakdisError(
+                f"{source}: dataset={item!r} is invalid; expected 'dataset:version', e.g. 'dsprites:v2'"
+            )
+    if len(set(values)) != len(values):
+        raise WeakdisError(f"{source}: dataset={values!r} repeats a version; expected distinct versions")
+    return tuple(values)
 
 
 def _is_int(value: Any) -> bool:

@@ -1,9 +1,9 @@
 """Search spaces and searchers: from a :class:`SweepConfig` to the flat trial configs Tune runs.
 
-Several model families are searched in one sweep with one Optuna study per family: each family's
-sampler learns only its own space (the shared dimensions plus the family's own), and configurations
-are drawn from the families in turn (round robin), so every family gets its share of ``num_samples``
-however few there are. A conditional space with the family as a categorical dimension would let a
+Several model families (and dataset versions) are searched in one sweep with one Optuna study per
+arm, a (family, version) pair: each arm's sampler learns only its own space (the shared dimensions
+plus the family's own), and configurations are drawn from the arms in turn (round robin), so every
+family gets its share of ``num_samples`` however few there are. A conditional space with the family as a categorical dimension would let a
 short sweep draw one family only, and the papers compare families on their own Pareto fronts anyway.
 
 Seeds repeat configurations: :class:`SweepSearcher` hands each Optuna proposal out once per seed and
@@ -49,11 +49,13 @@ def suggest(trial: Any, name: str, dim: Dimension) -> Any:
     raise ValueError(f"dimension kind {dim.kind!r} cannot be drawn by Optuna")
 
 
-def trial_dict(config: SweepConfig, model: str, params: Mapping[str, Any], seed: int | None) -> dict[str, Any]:
+def trial_dict(
+    config: SweepConfig, model: str, dataset: str, params: Mapping[str, Any], seed: int | None
+) -> dict[str, Any]:
     """The flat TrialConfig dict of one trial: shared fixed keys, the family's fixed keys, the drawn
     parameters, the dataset, the model and the seed (None: ``seed`` is among the parameters)."""
     family = config.family(model)
-    values: dict[str, Any] = {**config.fixed, **family.fixed, **params, "model": model, "dataset": config.dataset}
+    values: dict[str, Any] = {**config.fixed, **family.fixed, **params, "model": model, "dataset": dataset}
     if seed is not None:
         values["seed"] = seed
     return values
@@ -64,16 +66,16 @@ def seed_is_searched(config: SweepConfig) -> bool:
 
 
 def grid_points(config: SweepConfig) -> list[dict[str, Any]]:
-    """Every trial of a grid sweep, in order: family, then the grid dimensions (shared first, the last
-    varying fastest), then the seed."""
+    """Every trial of a grid sweep, in order: family, dataset, then the grid dimensions (shared first,
+    the last varying fastest), then the seed."""
     points = []
     seeds = [None] if seed_is_searched(config) else list(config.seeds)
-    for family in config.models:
-        space = {**config.space, **family.space}
+    for model, dataset in config.arms:
+        space = {**config.space, **config.family(model).space}
         keys = list(space)
         for combination in itertools.product(*(space[key].values for key in keys)):
             for seed in seeds:
-                points.append(trial_dict(config, family.model, dict(zip(keys, combination)), seed))
+                points.append(trial_dict(config, model, dataset, dict(zip(keys, combination)), seed))
     return points
 
 
@@ -111,17 +113,20 @@ class GridSearcher(_PicklingSearcher):
 
 
 class SweepSearcher(_PicklingSearcher):
-    """One inner searcher per model family (OptunaSearch over :class:`FamilySpace`), asked in turn.
-    Each proposal becomes one trial per seed; when all of them have ended, the family's searcher is
-    told the mean of every objective over the trials that finished (a failure if none did).
+    """One inner searcher per arm, a (model family, dataset version) pair (OptunaSearch over the
+    family's :class:`FamilySpace`), asked in turn. Each proposal becomes one trial per seed; when all
+    of them have ended, the arm's searcher is told the mean of every objective over the trials that
+    finished (a failure if none did).
 
     With ``seeds=None`` (``seed`` is itself a search dimension) each proposal is one trial.
     """
 
-    def __init__(self, inners: Mapping[str, Searcher], config: SweepConfig, seeds: tuple[int, ...] | None):
+    def __init__(
+        self, inners: Mapping[tuple[str, str], Searcher], config: SweepConfig, seeds: tuple[int, ...] | None
+    ):
         super().__init__(metric=config.metrics, mode=config.modes)
         self.inners = dict(inners)
-        self.models = [family.model for family in config.models]
+        self.arms = list(config.arms)
         self.config = config
         self.seeds = seeds
         self.proposals = 0
@@ -136,18 +141,19 @@ class SweepSearcher(_PicklingSearcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         group = self.groups.get(self.open_group) if self.open_group else None
         if group is None or len(group["trials"]) >= self.repeats:
-            model = self.models[self.proposals % len(self.models)]
-            params = self.inners[model].suggest(trial_id)
+            arm = self.arms[self.proposals % len(self.arms)]
+            params = self.inners[arm].suggest(trial_id)
             if params is None or params == Searcher.FINISHED:
                 return params
             self.proposals += 1
             self.open_group = trial_id
-            group = self.groups[trial_id] = {"model": model, "params": params, "trials": [], "results": {}}
+            group = self.groups[trial_id] = {"arm": arm, "params": params, "trials": [], "results": {}}
         index = len(group["trials"])
         group["trials"].append(trial_id)
         self.group_of[trial_id] = self.open_group
         seed = None if self.seeds is None else self.seeds[index]
-        return trial_dict(self.config, group["model"], group["params"], seed)
+        model, dataset = group["arm"]
+        return trial_dict(self.config, model, dataset, group["params"], seed)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         pass  # Optuna learns from complete trials only (its pruner is off; ASHA stops trials in Tune)
@@ -161,7 +167,7 @@ class SweepSearcher(_PicklingSearcher):
         if len(group["results"]) < self.repeats:
             return
         aggregate = mean_objectives([r for r in group["results"].values() if r], self.config.metrics)
-        self.inners[group["model"]].on_trial_complete(group_id, result=aggregate, error=aggregate is None)
+        self.inners[group["arm"]].on_trial_complete(group_id, result=aggregate, error=aggregate is None)
         if self.open_group == group_id:
             self.open_group = None
 
@@ -200,9 +206,10 @@ def optuna_sampler(config: SweepConfig, seed: int):
 
 
 def build_searcher(config: SweepConfig, *, study_name: str = "weakdis") -> Searcher:
-    """The Tune searcher of a sweep: GridSearcher, or a SweepSearcher over one OptunaSearch per model
-    family (single or multi-objective, as a metric list and mode list; family i's sampler is seeded
-    with searcher.seed + i; its study is ``<study_name>-<model>`` in the optional storage)."""
+    """The Tune searcher of a sweep: GridSearcher, or a SweepSearcher over one OptunaSearch per arm
+    (model family x dataset version; single or multi-objective, as a metric list and mode list; arm
+    i's sampler is seeded with searcher.seed + i; its study is ``<study_name>-<model>[-<version>]`` in
+    the optional storage)."""
     if config.searcher.kind == "grid":
         return GridSearcher(config)
     import optuna
@@ -213,16 +220,17 @@ def build_searcher(config: SweepConfig, *, study_name: str = "weakdis") -> Searc
     metric: str | list[str] = config.metrics if config.multi_objective else config.metrics[0]
     mode: str | list[str] = config.modes if config.multi_objective else config.modes[0]
     inners = {}
-    for index, family in enumerate(config.models):
-        space = FamilySpace(config, family.model)
+    for index, (model, dataset) in enumerate(config.arms):
+        space = FamilySpace(config, model)
         if not space.dimensions:
             raise WeakdisError(
-                f"{config.source}: models.{family.model} has no search dimension (space is empty for it); "
+                f"{config.source}: models.{model} has no search dimension (space is empty for it); "
                 "add one, or use searcher.kind grid"
             )
-        inners[family.model] = OptunaSearch(
+        suffix = f"-{dataset.replace(':', '-')}" if len(config.datasets) > 1 else ""
+        inners[(model, dataset)] = OptunaSearch(
             space=space, metric=metric, mode=mode, sampler=optuna_sampler(config, config.searcher.seed + index),
-            study_name=f"{study_name}-{family.model}", storage=storage,
+            study_name=f"{study_name}-{model}{suffix}", storage=storage,
         )
     return SweepSearcher(inners, config, seeds=None if seed_is_searched(config) else config.seeds)
 
