@@ -1,0 +1,147 @@
+"""The Ray wrappers in real (small) Tune runs, with the stand-ins of test_loop_training.
+
+One local Ray instance (2 CPUs) serves every test of this module. The stand-in dataset and model
+reach Ray's worker processes through ``worker_process_setup_hook`` (this module, importable there
+because tests/ is put on the workers' PYTHONPATH).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ray = pytest.importorskip("ray")
+from ray import tune  # noqa: E402
+
+import test_loop_training as standins  # noqa: E402
+from trainables import TrialConfig, train  # noqa: E402
+from trainables.evaluation import METRIC_KEYS  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+
+class DistributedTinyModel(standins.TinyModel):
+    """The stand-in, averaging gradients over ranks (as the real models do under torch.distributed),
+    and failing once at ``crash_at`` when ``crash_marker`` does not exist yet (a lost worker)."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg.latent_dim, cfg.lr)
+        self.crash_at = cfg.extra.get("crash_at")
+        self.crash_marker = cfg.extra.get("crash_marker")
+        if torch.distributed.is_initialized():
+            for parameter in self.parameters():
+                torch.distributed.broadcast(parameter.data, 0)
+
+    def train_step(self, batch, step):
+        if self.crash_at is not None and step == self.crash_at:
+            from pathlib import Path
+
+            marker = Path(self.crash_marker)
+            if not marker.exists():
+                marker.write_text("crashed once")
+                raise RuntimeError("simulated worker loss")
+        z = self.encode(batch)
+        z = z + 0.01 * torch.randn_like(z)
+        recon = torch.nn.functional.binary_cross_entropy_with_logits(self.decode(z), batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        recon.backward()
+        if torch.distributed.is_initialized():
+            for parameter in self.parameters():
+                torch.distributed.all_reduce(parameter.grad)
+                parameter.grad /= torch.distributed.get_world_size()
+        self.optimizer.step()
+        return {"recon": recon.detach()}
+
+
+def install_standins() -> None:
+    from trainables import loop
+
+    loop.load_trial_dataset = lambda cfg, device: standins.TinyDataset(seed=cfg.seed, device=str(device))
+    loop.build_trial_model = lambda cfg, dataset: DistributedTinyModel(cfg)
+
+
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory):
+    tests = str(Path(__file__).resolve().parent)
+    python_path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": "test_tune_ray.install_standins",
+                          "env_vars": {"PYTHONPATH": python_path,
+                                       "WEAKDIS_DATA": str(tmp_path_factory.mktemp("cache"))}})
+    yield tmp_path_factory.mktemp("ray-results")
+    ray.shutdown()
+
+
+TRIAL = dict(model="betavae", dataset="tiny:v1", steps=40, batch_size=16, lr=3e-3, latent_dim=4, tau=10,
+             eval_every=20, eval_points=30, seed=3, device="cpu", log_every=5)
+
+
+def _run(trainable, config, storage, name, max_failures=0):
+    tuner = tune.Tuner(
+        trainable,
+        param_space=config,
+        tune_config=tune.TuneConfig(metric="recon_error", mode="min", num_samples=1),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+                                  failure_config=tune.FailureConfig(max_failures=max_failures)),
+    )
+    results = tuner.fit()
+    assert len(results) == 1
+    return results[0]
+
+
+def _reference(config, monkeypatch):
+    monkeypatch.setattr("trainables.loop.load_trial_dataset",
+                        lambda cfg, device: standins.TinyDataset(seed=cfg.seed, device=str(device)))
+    monkeypatch.setattr("trainables.loop.build_trial_model", lambda cfg, dataset: DistributedTinyModel(cfg))
+    return train(TrialConfig.from_dict(config))
+
+
+def test_function_trainable_reports_every_objective_with_a_checkpoint(local_ray, monkeypatch):
+    from trainables.tune import with_trial_resources
+
+    result = _run(with_trial_resources(cpus=1), {**TRIAL, "trial_label": "tiny"}, local_ray, "plain")
+    assert result.error is None
+    history = result.metrics_dataframe
+    assert list(history["step"]) == [20, 40]
+    for key in METRIC_KEYS + ("train_seconds", "loss_recon"):
+        assert key in history.columns
+    assert result.checkpoint is not None
+    expected = _reference(TRIAL, monkeypatch).metrics
+    assert result.metrics["recon_error"] == pytest.approx(expected["recon_error"], rel=1e-4)
+
+
+def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_ray, tmp_path, monkeypatch):
+    from trainables.tune import with_trial_resources
+
+    config = {**TRIAL, "extra": {"crash_at": 30, "crash_marker": str(tmp_path / "crashed")}}
+    result = _run(with_trial_resources(cpus=1), config, local_ray, "restored", max_failures=1)
+    assert (tmp_path / "crashed").exists() and result.error is None
+    assert result.metrics["step"] == 40
+    # the restored trial resumed at step 20's checkpoint: same numbers as an uninterrupted trial
+    expected = _reference(config, monkeypatch).metrics
+    assert result.metrics["recon_error"] == pytest.approx(expected["recon_error"], rel=1e-4)
+    assert result.metrics["loss_recon"] == pytest.approx(expected["loss_recon"], rel=1e-4)
+
+
+def test_torchtrainer_with_two_gloo_workers_reports_rank_zero_metrics(local_ray):
+    from trainables.tune import with_trial_resources
+
+    result = _run(with_trial_resources(cpus=0.5, workers=2), dict(TRIAL), local_ray, "ddp")
+    assert result.error is None
+    history = result.metrics_dataframe
+    assert list(history["step"]) == [20, 40]
+    for key in METRIC_KEYS:
+        assert key in history.columns
+    assert all(math.isfinite(v) for v in history["recon_error"])   # rank 0 evaluated
+    assert result.checkpoint is not None
+    with result.checkpoint.as_directory() as directory:
+        from trainables.checkpoint import load_checkpoint
+
+        _, state = load_checkpoint(directory)
+        assert state["step"] == 40 and len(state["rng_by_rank"]) == 2
+        # the two ranks drew different batches: their batch generators differ
+        batch_states = [s["generators"]["batch"] for s in state["rng_by_rank"]]
+        assert not torch.equal(batch_states[0], batch_states[1])

@@ -1,0 +1,219 @@
+"""Ray wrappers of the training loop: a Tune function trainable and, for several workers per trial,
+a Ray Train ``TorchTrainer`` started inside it (Ray 2.60 no longer accepts a Trainer in a Tuner).
+
+- ``trial_function(config)``: one process. Resumes from ``ray.tune.get_checkpoint()`` when Tune
+  restores the trial and calls ``ray.tune.report(metrics, checkpoint=...)`` at every evaluation,
+  each report carrying every metric column (NaN where not applicable), so Tune's strict metric
+  check passes whatever objective the searcher uses.
+- ``distributed_trial_function(config)`` (via ``with_trial_resources(workers > 1)``): starts a
+  ``TorchTrainer`` with ``config["_workers"]`` workers (DDP over gloo on CPU, nccl on GPU). Every
+  worker runs ``train``; the models average gradients themselves; rank 0 evaluates and writes the
+  checkpoint. A Train callback forwards each report (rank 0's metrics and the persisted
+  checkpoint) to this Tune trial, which reports it to Tune, so Tune holds the checkpoints and a
+  restored trial hands its checkpoint back to the TorchTrainer (``resume_from_checkpoint``).
+
+Only this module and ``search`` import Ray.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from trainables.config import TrialConfig
+from trainables.errors import WeakdisError
+from trainables.loop import train
+
+# Keys Tune may put in a trial config beside the TrialConfig keys.
+NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker")
+_DONE = "__weakdis_done__"
+# The Tune function of a multi-worker trial only waits on its TorchTrainer; Tune refuses a zero request.
+DRIVER_CPUS = 0.1
+
+
+def trial_config_from(config: dict[str, Any]) -> TrialConfig:
+    values = {k: v for k, v in config.items() if k not in NON_TRIAL_KEYS}
+    return TrialConfig.from_dict(values, source="Tune trial config")
+
+
+def _restored_checkpoint_dir(checkpoint: Any) -> str | None:
+    """A local copy of a Tune / Train checkpoint, or None."""
+    if checkpoint is None:
+        return None
+    return checkpoint.to_directory(tempfile.mkdtemp(prefix="weakdis-restore-"))
+
+
+def trial_function(config: dict[str, Any]) -> None:
+    """A Tune function trainable running one trial in this process; see the module docstring."""
+    import ray.tune
+
+    cfg = trial_config_from(config)
+    resume_from = _restored_checkpoint_dir(ray.tune.get_checkpoint())
+    work = Path(tempfile.mkdtemp(prefix="weakdis-trial-"))
+
+    def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+        checkpoint = ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.tune.report(dict(metrics), checkpoint=checkpoint)
+
+    train(cfg, out_dir=_trial_dir(), report=report, checkpoint_dir=work / "checkpoint",
+          resume_from=resume_from)
+
+
+def _trial_dir() -> str | None:
+    """The trial's local directory (history.csv, metrics.json land there), if Tune gives one."""
+    try:
+        import ray.tune
+
+        return ray.tune.get_context().get_trial_dir()
+    except Exception:  # outside a Tune session, or a Ray version without it
+        return None
+
+
+def train_worker_loop(config: dict[str, Any]) -> None:
+    """The per-worker function of the TorchTrainer: ``train`` under torch.distributed.
+
+    Every worker calls ``ray.train.report`` at every evaluation (Train needs the same number of
+    reports from all); rank 0 attaches the metrics and the checkpoint.
+    """
+    import ray.train
+
+    cfg = trial_config_from(config)
+    context = ray.train.get_context()
+    if cfg.device == "auto" or cfg.device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            cfg = cfg.replace(device=f"cuda:{context.get_local_rank()}")
+        elif cfg.device == "auto":
+            cfg = cfg.replace(device="cpu")
+    resume_from = _restored_checkpoint_dir(ray.train.get_checkpoint())
+    work = Path(tempfile.mkdtemp(prefix=f"weakdis-rank{context.get_world_rank()}-"))
+
+    def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
+        checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.train.report(dict(metrics), checkpoint=checkpoint)
+
+    train(cfg, report=report, checkpoint_dir=work / "checkpoint", resume_from=resume_from)
+
+
+def _forwarding_callback(items: Any) -> Any:
+    from ray.train.v2.api.callback import UserCallback
+
+    class ForwardReports(UserCallback):
+        """Runs in the Train controller: hands rank 0's metrics and the checkpoint to the Tune trial."""
+
+        def __init__(self, target: Any) -> None:
+            self.target = target
+
+        def after_report(self, run_context, metrics, checkpoint):
+            self.target.put((dict(metrics[0]), checkpoint))
+
+    return ForwardReports(items)
+
+
+def distributed_trial_function(config: dict[str, Any]) -> None:
+    """A Tune function trainable that runs the trial on a TorchTrainer; see the module docstring."""
+    import ray.tune
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.util.queue import Queue
+
+    trial_config_from(config)  # fail here, in the Tune trial, on a bad config
+    workers = int(config.get("_workers", 2))
+    use_gpu = bool(config.get("_use_gpu", False))
+    resources = {"CPU": float(config.get("_cpus_per_worker", 1))}
+    if use_gpu:
+        resources["GPU"] = float(config.get("_gpus_per_worker", 1))
+    items = Queue(maxsize=1, actor_options={"num_cpus": 0})
+    context = ray.tune.get_context()
+    trainer = TorchTrainer(
+        train_worker_loop,
+        train_loop_config=dict(config),
+        scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=f"train-{context.get_trial_id()}",
+            storage_path=os.path.join(tempfile.gettempdir(), "weakdis-ray-train"),
+            callbacks=[_forwarding_callback(items)],
+        ),
+        resume_from_checkpoint=ray.tune.get_checkpoint(),
+    )
+    outcome: dict[str, Any] = {}
+
+    def fit() -> None:
+        try:
+            outcome["result"] = trainer.fit()
+        except BaseException as error:  # re-raised in the Tune thread below
+            outcome["error"] = error
+        finally:
+            items.put((_DONE, None))
+
+    thread = threading.Thread(target=fit, name="weakdis-torchtrainer", daemon=True)
+    thread.start()
+    while True:
+        try:
+            metrics, checkpoint = items.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        except Exception as error:  # ray.util.queue.Empty subclasses queue.Empty; anything else is real
+            if type(error).__name__ == "Empty":
+                continue
+            raise
+        if metrics == _DONE:
+            break
+        ray.tune.report(metrics, checkpoint=checkpoint)
+    thread.join()
+    if "error" in outcome:
+        raise _unwrap_train_error(outcome["error"])
+    result = outcome.get("result")
+    if result is not None and getattr(result, "error", None) is not None:
+        raise _unwrap_train_error(result.error)
+
+
+def _unwrap_train_error(error: BaseException) -> BaseException:
+    """A worker's WeakdisError (e.g. a diverged trial) comes back as itself, with its message."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, WeakdisError):
+            return current
+        for attribute in ("worker_failures", "_worker_failures"):
+            failures = getattr(current, attribute, None)
+            if isinstance(failures, dict):
+                for failure in failures.values():
+                    found = _unwrap_train_error(failure)
+                    if isinstance(found, WeakdisError):
+                        return found
+        current = current.__cause__ or current.__context__
+    if "WeakdisError" in str(error):
+        message = str(error).split("WeakdisError:")[-1].strip().splitlines()[0]
+        return WeakdisError(message)
+    return error
+
+
+def with_trial_resources(cpus: float = 1, gpus: float = 0, workers: int = 1) -> Callable[..., Any]:
+    """The trainable for a Tuner, with its resource request.
+
+    ``workers == 1``: ``trial_function`` with ``{"CPU": cpus, "GPU": gpus}`` (fractional GPUs pack
+    several small trials on one GPU). ``workers > 1``: ``distributed_trial_function`` with a
+    ``DRIVER_CPUS`` driver; the TorchTrainer it starts asks for ``workers`` workers of ``cpus`` CPUs and
+    ``gpus`` GPUs each (whole or fractional).
+    """
+    import ray.tune
+
+    if workers < 1:
+        raise WeakdisError(f"resources.workers={workers!r} is invalid; expected an integer >= 1")
+    if cpus < 0 or gpus < 0:
+        raise WeakdisError(f"resources cpus={cpus!r}, gpus={gpus!r}: expected numbers >= 0")
+    if workers == 1:
+        return ray.tune.with_resources(trial_function, {"CPU": cpus, "GPU": gpus})
+
+    def distributed(config: dict[str, Any]) -> None:
+        distributed_trial_function({**config, "_workers": workers, "_use_gpu": gpus > 0,
+                                    "_cpus_per_worker": cpus, "_gpus_per_worker": gpus})
+
+    distributed.__name__ = "distributed_trial_function"
+    return ray.tune.with_resources(distributed, {"CPU": DRIVER_CPUS})
