@@ -69,9 +69,12 @@ def _usable(results: pd.DataFrame, columns: Sequence[str], what: str) -> pd.Data
     if missing:
         raise MissingDataError(f"{what}: the results have no column {missing[0]!r}")
     frame = completed_trials(results)
+    absent = [column for column in columns if frame[column].isna().all()]
+    if absent:
+        raise MissingDataError(f"{what}: no trial has a value for {', '.join(absent)} yet")
     frame = frame.dropna(subset=list(columns))
     if frame.empty:
-        raise MissingDataError(f"{what}: no trial has reported {', '.join(columns)} yet")
+        raise MissingDataError(f"{what}: no trial has values for all of {', '.join(columns)} yet")
     return frame
 
 

@@ -1,0 +1,33 @@
+"""``weakdis analyze RUN_DIR [RUN_DIR ...] [--out DIR]``: figures, frontier, tables and report.html."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="a sweep's run directory (<storage>/<name>); several are combined with a `run` column")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="where to write (default: RUN_DIR/analysis for one run, ./weakdis-out/analysis for several)")
+    parser.add_argument("--no-images", action="store_true",
+                        help="skip the image grids decoded from the best checkpoints (faster; no dataset needed)")
+    parser.add_argument("--formats", default="png,pdf", metavar="LIST",
+                        help="figure file formats, comma-separated (default: png,pdf)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.report import analyze
+
+    formats = tuple(part.strip().lower() for part in args.formats.split(",") if part.strip())
+    allowed = {"png", "pdf", "svg"}
+    if not formats or not set(formats) <= allowed:
+        raise ValueError(f"--formats {args.formats!r} is invalid; expected a comma-separated subset of png, pdf, svg")
+    output = analyze(args.run_dirs, args.out, images=not args.no_images, formats=formats,
+                     log=lambda message: print(message, flush=True))
+    counts = ", ".join(f"{count} {status}" for status, count in output.status_counts.items() if count)
+    print(f"trials: {counts}")
+    for note in output.missing:
+        print(f"missing: {note}", file=sys.stderr)
+    print(f"report: {output.report}")
+    return 0
