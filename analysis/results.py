@@ -64,7 +64,9 @@ _TUNE_BOOKKEEPING = frozenset({
     "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
     "iterations_since_restore", "experiment_tag", "training_iteration",
 })
-_TRIAL_ID_IN_DIRNAME = re.compile(r"(?:^|_)([0-9a-f]{5}_[0-9]{5})(?:_|$)")
+# Tune names a trial directory "<trainable>_<trial_id>_<index>_<tag>_<date>"; trial ids are
+# "<5 hex>_<5 digits>" from the basic variant generator or 8 hex digits from a searcher.
+_TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_[0-9]{5}|[0-9a-f]{8})_[0-9]+")
 _TUNE_STATUS = {"TERMINATED": "finished", "ERROR": "failed", "RUNNING": "running",
                 "PAUSED": "running", "PENDING": "pending"}
 
@@ -191,7 +193,6 @@ def _trial_dirs(run_dir: Path) -> dict[str, Path]:
         for report in _read_json_lines(child / "result.json")[:1]:
             trial_id = report.get("trial_id")
         if trial_id is None:
-            # "<trainable>_<trial_id>_<index>_<tag>_<date>": Tune's default directory name.
             match = _TRIAL_ID_IN_DIRNAME.search(child.name)
             trial_id = match.group(1) if match else child.name
         found[str(trial_id)] = child
@@ -294,11 +295,12 @@ def collect_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     state = _experiment_state(path)
     dirs = _trial_dirs(path)
     if state is not None:
+        # The state knows each trial's directory: it overrides any id guessed from a directory name.
         for trial_id, info in state.items():
-            if trial_id not in dirs and info.get("relative_logdir"):
-                candidate = path / info["relative_logdir"]
-                if candidate.is_dir():
-                    dirs[trial_id] = candidate
+            candidate = path / info["relative_logdir"] if info.get("relative_logdir") else None
+            if candidate is not None and candidate.is_dir():
+                dirs = {key: value for key, value in dirs.items() if value != candidate}
+                dirs[trial_id] = candidate
     trial_ids = sorted(set(dirs) | set(state or {}))
 
     result_rows: list[dict[str, Any]] = []

@@ -155,7 +155,12 @@ def test_statuses_of_an_interrupted_sweep(tmp_path):
     _write_trial(run, "trial_function_aaaaa_00002_2_seed=2", "aaaaa_00002", _config(2),
                  [{"step": 10, "recon_error": 0.4}, {"step": 20, "recon_error": 0.3},
                   {"step": 20, "recon_error": 0.25}])
+    # a searcher's trial (8-hex id) that has just started: params.json only, no reports yet
+    starting = run / "trial_function_0f1e2d3c_5_beta=2.0_2026-01-01"
+    starting.mkdir()
+    (starting / "params.json").write_text(json.dumps(_config(5)))
     state = {"trial_data": [
+        _trial_state("0f1e2d3c", "RUNNING", _config(5), starting.name),
         _trial_state("aaaaa_00000", "RUNNING", _config(0), "trial_function_aaaaa_00000_0_seed=0"),
         _trial_state("aaaaa_00001", "ERROR", _config(1), "trial_function_aaaaa_00001_1_seed=1", error=True),
         _trial_state("aaaaa_00002", "TERMINATED", _config(2), "trial_function_aaaaa_00002_2_seed=2"),
@@ -176,6 +181,8 @@ def test_statuses_of_an_interrupted_sweep(tmp_path):
     assert pd.isna(by_id.loc["aaaaa_00003", "recon_error"])
     assert by_id.loc["aaaaa_00003", "seed"] == 3 and by_id.loc["aaaaa_00003", "model"] == "betavae"
     assert pd.isna(by_id.loc["aaaaa_00003", "trial_dir"])
+    assert len(results) == 5 and by_id.loc["0f1e2d3c", "status"] == "running"
+    assert pd.isna(by_id.loc["0f1e2d3c", "step"]) and by_id.loc["0f1e2d3c", "trial_dir"] == str(starting)
     assert results["lr"].dtype == "float64" and results["compile"].dtype == "boolean"
     assert results["extra"].dtype == "string" and by_id.loc["aaaaa_00000", "extra"] == "{}"
     assert list(history[history["trial_id"] == "aaaaa_00002"]["recon_error"]) == [0.4, 0.25]
