@@ -98,7 +98,7 @@ class DatasetLayout:
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise WeakdisError(
-                    f"{source}: row {row} has {factor.name}={column[row]!r}, which is not on the "
+                    f"{source}: row {row} has {factor.name}={column[row]:.6g}, which is not on the "
                     f"{factor.name} grid; expected one of {_format_values(factor.values)} "
                     f"({int(bad.sum())} bad rows)"
                 )
@@ -123,7 +123,7 @@ class DatasetLayout:
 
 
 def _format_values(values: tuple[float, ...]) -> str:
-    if len(values) <= 6:
+    if len(values) <= 10:
         return "[" + ", ".join(f"{v:g}" for v in values) + "]"
     return f"[{values[0]:g}, {values[1]:g}, ..., {values[-1]:g}] ({len(values)} values)"
 

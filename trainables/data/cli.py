@@ -1,0 +1,115 @@
+"""``weakdis data {generate,download,info}``: make, fetch and inspect dataset files."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from trainables.errors import WeakdisError
+
+DATASETS = ("dsprites", "shapes3d")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="data_command", metavar="{generate,download,info}")
+    actions.required = True
+
+    generate = actions.add_parser(
+        "generate", help="render a dataset file in the official format",
+        description="Render dSprites (.npz) or Shapes3D (.h5) procedurally, in the official layout.",
+    )
+    generate.add_argument("dataset", choices=DATASETS)
+    generate.add_argument("--out", required=True, type=Path, help="file to write (replaced atomically)")
+    generate.add_argument("--version", default=None,
+                          help="only the rows this version needs, e.g. v2 or dsprites:v2 (default: all rows)")
+    generate.add_argument("--max-images", type=int, default=None,
+                          help="a seeded random subset of this many rows, kept in official order")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the row subset (default 0)")
+
+    download = actions.add_parser(
+        "download", help="fetch the official file (resumable, checksum-verified)",
+        description="Fetch the official dSprites / Shapes3D file, resuming a partial download.",
+    )
+    download.add_argument("dataset", choices=DATASETS)
+    download.add_argument("--dir", required=True, type=Path, help="directory to put the file in")
+    download.add_argument("--url", default=None, help="a mirror to fetch from instead of the official URL")
+    download.add_argument("--sha256", default=None, help="expected sha256 (default: the published checksum)")
+
+    info = actions.add_parser("info", help="validate a dataset file and summarise it",
+                              description="Validate a dSprites .npz / Shapes3D .h5 file and print a summary.")
+    info.add_argument("path", type=Path)
+    info.add_argument("--quick", action="store_true", help="check labels and layout only, not every image")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_command == "generate":
+        return _generate(args)
+    if args.data_command == "download":
+        from trainables.data.download import download
+
+        path = download(args.dataset, args.dir, url=args.url, sha256=args.sha256)
+        print(path)
+        return 0
+    print(describe_file(args.path, check_images=not args.quick))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from trainables.data.generate import generate_file
+
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\rgenerating {args.dataset}: {done}/{total} images")
+        sys.stderr.flush()
+
+    path = generate_file(args.dataset, args.out, version=args.version, max_images=args.max_images,
+                         seed=args.seed, progress=progress)
+    sys.stderr.write("\n")
+    print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def describe_file(path: str | Path, *, check_images: bool = True) -> str:
+    """Validate a dataset file (layout, labels, optionally every image) and summarise it."""
+    from trainables.data.formats import iter_image_chunks, read_labels
+    from trainables.data.versions import VERSIONS
+
+    path = Path(path)
+    contents = read_labels(path)
+    layout = contents.layout
+    lines = [
+        f"file:     {path} ({path.stat().st_size / 1e6:.1f} MB)",
+        f"dataset:  {layout.name} ({'npz' if layout.name == 'dsprites' else 'HDF5'}; keys: {', '.join(contents.keys)})",
+    ]
+    image_text = f"{contents.num_rows} x {contents.image_shape[1:]} {contents.image_dtype}"
+    if check_images:
+        low, high = 255, 0
+        for chunk in iter_image_chunks(contents):
+            low, high = min(low, int(chunk.min())), max(high, int(chunk.max()))
+        if layout.name == "dsprites" and high > 1:
+            raise WeakdisError(f"{path}: 'imgs' holds the value {high}; expected dSprites pixels in {{0, 1}}")
+        image_text += f", pixel values {low}..{high} (every image read)"
+    lines.append(f"images:   {image_text}")
+    unique_rows = len(np.unique(layout.row_index(contents.classes)))
+    grid = "the complete factor grid" if unique_rows == layout.num_images else "a subset of the factor grid"
+    lines.append(f"rows:     {unique_rows} distinct of the official {layout.num_images} ({grid})")
+    lines.append("factors:  name          size  present  values")
+    for k, factor in enumerate(layout.factors):
+        present = len(np.unique(contents.classes[:, k]))
+        values = ", ".join(f"{v:.4g}" for v in factor.values) if factor.size <= 10 else (
+            f"{factor.values[0]:.4g}, {factor.values[1]:.4g}, ..., {factor.values[-1]:.4g} (evenly spaced)"
+        )
+        names = f" ({', '.join(factor.value_names)})" if factor.value_names else ""
+        lines.append(f"          {factor.name:<13} {factor.size:>4}  {present:>7}  {values}{names}")
+    lines.append("versions:")
+    for name, spec in VERSIONS.items():
+        if spec.dataset != layout.name:
+            continue
+        keep, factors = spec.select(contents.classes)
+        combos = len(np.unique(spec.combination_index(factors))) if len(factors) else 0
+        lines.append(f"          {name:<16} {int(keep.sum()):>7} images, {combos}/{spec.num_combinations} combinations")
+    return "\n".join(lines)
