@@ -86,14 +86,17 @@ def download(
     sha256: str | None = None,
     retries: int = 3,
     timeout: float = 60.0,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None | str = "stderr",
     validate: bool = True,
 ) -> Path:
     """Fetch the official file of ``dataset`` into ``directory``; returns the final path.
 
     A partial ``<name>.part`` from an earlier run is resumed with an HTTP Range request. ``sha256``
-    replaces the published checksum (for a mirror that serves a different file).
+    replaces the published checksum (for a mirror that serves a different file). ``progress`` is
+    the stream for the progress bar: "stderr" (the default, looked up at call time) or None.
     """
+    if progress == "stderr":
+        progress = sys.stderr
     if dataset not in OFFICIAL_FILES:
         raise WeakdisError(f"unknown dataset {dataset!r}; expected one of {', '.join(OFFICIAL_FILES)}")
     official = OFFICIAL_FILES[dataset]
