@@ -306,10 +306,10 @@ def progress_figure(history: pd.DataFrame, results: pd.DataFrame, metrics: Seque
 # ----------------------------------------------------------------------------- image grids
 
 def image_grid_figure(grid: np.ndarray, title: str | None = None, row_labels: Sequence[str] | None = None,
-                      dpi: float = 100.0, scale: float = 1.5) -> Any:
-    """Show a uint8 image grid ([H, W] or [H, W, 3]) at ``scale`` x its pixel size, with row labels.
+                      col_labels: Sequence[str] | None = None, dpi: float = 100.0, scale: float = 1.5) -> Any:
+    """Show a uint8 image grid ([H, W] or [H, W, 3]) at ``scale`` x its pixel size, with labels.
 
-    ``row_labels`` name the grid's rows of tiles, which are assumed to be of equal height.
+    ``row_labels`` / ``col_labels`` name the grid's rows / columns of tiles (tiles of equal size).
     """
     grid = np.asarray(grid)
     if grid.dtype != np.uint8 or grid.ndim not in (2, 3) or (grid.ndim == 3 and grid.shape[2] not in (1, 3, 4)):
@@ -319,11 +319,18 @@ def image_grid_figure(grid: np.ndarray, title: str | None = None, row_labels: Se
     height, width = grid.shape[:2]
     margin_left = 1.3 if row_labels else 0.1
     with _rc():
-        fig = _figure(width * scale / dpi + margin_left, height * scale / dpi + (0.45 if title else 0.1))
+        margin_top = (0.45 if title else 0.1) + (0.35 if col_labels else 0.0)
+        fig = _figure(width * scale / dpi + margin_left, height * scale / dpi + margin_top)
         fig.set_dpi(dpi)
         ax = fig.add_subplot()
         ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-        ax.set_xticks([])
+        if col_labels:
+            columns = len(col_labels)
+            ax.set_xticks([(index + 0.5) * width / columns for index in range(columns)])
+            ax.set_xticklabels(list(col_labels))
+            ax.tick_params(axis="x", length=0, top=True, labeltop=True, bottom=False, labelbottom=False)
+        else:
+            ax.set_xticks([])
         ax.grid(False)
         for side in ("left", "right", "top", "bottom"):
             ax.spines[side].set_visible(False)
@@ -381,9 +388,10 @@ def relation_figure(trial: str | tuple[Any, Any, Any], n: int = 4, seed: int = 0
     if not relations:
         raise MissingDataError(f"relation grid: {config.model} has no relational learner")
     grid = relation_grid(model, dataset, n=n, seed=seed)
+    # one row per test image; columns: the input, its reconstruction, each relation applied once
     labels = ["input", "reconstruction", *[getattr(relation, "name", str(relation)) for relation in relations]]
     return image_grid_figure(grid, title=f"{model_label(config.model)} + ReL on {config.dataset}: relations",
-                             row_labels=labels)
+                             col_labels=labels)
 
 
 def save_figure(fig: Any, path_without_suffix: str, formats: Sequence[str] = ("png", "pdf")) -> list[str]:

@@ -66,7 +66,7 @@ def sweep_objectives(run_dirs: Sequence[PathLike]) -> dict[str, str] | None:
 
 
 def frontier(results: pd.DataFrame, objectives: Mapping[str, str] = DEFAULT_OBJECTIVES) -> pd.DataFrame:
-    """The per-model Pareto frontier of the completed trials, sorted by model and first objective."""
+    """The per-model Pareto frontier of the completed trials, by model, best first by the first objective."""
     completed = tables.completed_trials(results)
     usable = [name for name in objectives if name in completed.columns]
     if len(usable) != len(objectives) or completed.empty:
@@ -74,11 +74,11 @@ def frontier(results: pd.DataFrame, objectives: Mapping[str, str] = DEFAULT_OBJE
     else:
         by = ["run", "model"] if "run" in completed.columns and completed["run"].nunique() > 1 else "model"
         front = pareto_front(completed, objectives, by=by)
-    first = next(iter(objectives))
+    first, sense = next(iter(objectives.items()))
     columns = [column for column in (*FRONTIER_COLUMNS, *objectives) if column in front.columns]
     columns = list(dict.fromkeys(columns))
-    if len(front):
-        front = front.sort_values(["model", first], kind="stable")
+    if len(front):  # each model's trials, best first by the first objective
+        front = front.sort_values(["model", first], ascending=[True, sense == "min"], kind="stable")
     return front[columns].reset_index(drop=True)
 
 

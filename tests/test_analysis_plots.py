@@ -109,3 +109,49 @@ def test_importing_analysis_stays_light():
             "print(sorted(m for m in ('torch', 'matplotlib', 'ray', 'search') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_checkpoint_image_figures_wrap_the_training_packages_grids():
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from trainables.images import tile
+
+    class Inverter(torch.nn.Module):
+        """Reconstructs 1 - x; relation r adds r + 1 to the code; decodes a code to a flat image."""
+
+        relations = (SimpleNamespace(name="move_left"), SimpleNamespace(name="change_shape"))
+        prior = None
+
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def reconstruct(self, x):
+            return 1.0 - x
+
+        def encode(self, x):
+            return x.mean(dim=(1, 2, 3))[:, None]
+
+        def decode(self, z):
+            return torch.logit(torch.full((len(z), 1, 64, 64), 0.5)) + z[:, :1, None, None] * 0
+
+        def relational_model(self, z, relation):
+            return z + relation[:, None].float() + 1
+
+    images = torch.rand(6, 1, 64, 64)
+    dataset = SimpleNamespace(splits={"test": torch.arange(6)}, images=images,
+                              batch=lambda indices: images[indices])
+    trial = (SimpleNamespace(model="absae", dataset="dsprites:v2"), Inverter(), dataset)
+
+    fig = plots.reconstruction_figure(trial, n=3, seed=0)
+    order = torch.randperm(6, generator=torch.Generator().manual_seed(0))[:3]
+    expected = tile(torch.cat([images[order], 1.0 - images[order]]), columns=3)
+    np.testing.assert_array_equal(np.asarray(fig.axes[0].get_images()[0].get_array()), expected)
+    assert fig.axes[0].get_title() == "AbsAE on dsprites:v2: reconstructions"
+
+    relations = plots.relation_figure(trial, n=2, seed=0)
+    labels = [label.get_text() for label in relations.axes[0].get_xticklabels()]
+    assert labels == ["input", "reconstruction", "move_left", "change_shape"]
+    with pytest.raises(MissingDataError, match="absae has no mixture prior"):
+        plots.prior_means_figure(trial)

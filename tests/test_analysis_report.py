@@ -1,0 +1,121 @@
+"""`weakdis analyze` and analysis.report.analyze on hand-written Tune runs (finished and partial)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.report import analyze
+from search.cli import main
+
+
+def _trial(run: Path, index: int, model: str, beta: float, reports: list[dict], status: str, steps: int = 20):
+    trial_id = f"abcde_{index:05d}"
+    logdir = f"trial_function_{trial_id}_{index}_beta={beta}"
+    config = {"model": model, "dataset": "dsprites:v2", "steps": steps, "beta": beta, "latent_dim": 8, "seed": 0,
+              "tau": 200, "alpha": 0.5, "relation_depth": 1}
+    if reports is not None:
+        directory = run / logdir
+        directory.mkdir(parents=True)
+        (directory / "params.json").write_text(json.dumps(config))
+        with (directory / "result.json").open("w") as handle:
+            for iteration, report in enumerate(reports, start=1):
+                handle.write(json.dumps({**report, "trial_id": trial_id, "training_iteration": iteration,
+                                         "config": config}) + "\n")
+    return [json.dumps({"trial_id": trial_id, "status": status, "config": config, "relative_logdir": logdir}),
+            json.dumps({"error_filename": None, "last_result": {}})]
+
+
+def _evaluation(step: int, recon: float, dci: float, **extra) -> dict:
+    return {"step": step, "recon_error": recon, "dci": dci, "mig": dci / 2, "sap": dci / 3,
+            "train_seconds": step / 10, **extra}
+
+
+def _run(tmp_path: Path, partial: bool = False) -> Path:
+    run = tmp_path / "quick"
+    run.mkdir(parents=True)
+    weak = {"clustering_accuracy": 0.8, "accepted_ratio": 0.9, "relation_accuracy": 0.7}
+    trials = [
+        # absae front: 00000 (0.02, 0.6) and 00001 (0.03, 0.9); 00002 (0.04, 0.5) is dominated
+        _trial(run, 0, "absae", 1.0, [_evaluation(10, 0.05, 0.3, **weak), _evaluation(20, 0.02, 0.6, **weak)],
+               "TERMINATED"),
+        _trial(run, 1, "absae", 4.0, [_evaluation(10, 0.04, 0.5, **weak), _evaluation(20, 0.03, 0.9, **weak)],
+               "TERMINATED"),
+        _trial(run, 2, "absae", 8.0, [_evaluation(10, 0.06, 0.2, **weak), _evaluation(20, 0.04, 0.5, **weak)],
+               "TERMINATED"),
+        _trial(run, 3, "betavae", 2.0, [_evaluation(10, 0.05, 0.2), _evaluation(20, 0.05, 0.4)], "TERMINATED"),
+    ]
+    if partial:
+        trials.append(_trial(run, 4, "betavae", 6.0, [_evaluation(10, 0.09, 0.1)], "RUNNING"))
+        trials.append(_trial(run, 5, "absae", 2.0, None, "PENDING"))
+    (run / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps({"trial_data": trials}))
+    (run / "sweep.yaml").write_text("name: quick\nobjectives:\n  dci: max\n  recon_error: min\n")
+    return run
+
+
+def test_analyze_writes_frontier_figures_tables_and_report(tmp_path):
+    run = _run(tmp_path)
+    out = tmp_path / "out"
+    output = analyze(run, out, images=False)
+    frontier = pd.read_csv(out / "frontier.csv")
+    assert list(frontier["trial_id"]) == ["abcde_00001", "abcde_00000", "abcde_00003"]  # by model, then dci
+    assert list(frontier["dci"]) == [0.9, 0.6, 0.4]
+    assert set(output.figures) == {"tradeoff", "dci_vs_beta", "clustering_vs_alpha", "relations_vs_depth", "progress"}
+    for paths in output.figures.values():
+        assert sorted(path.suffix for path in paths) == [".pdf", ".png"] and all(path.stat().st_size for path in paths)
+    assert len(list((out / "tables").iterdir())) == 12
+    report = (out / "report.html").read_text()
+    assert report.count("src='data:image/png;base64,") == 5
+    assert "<pre>name: quick\nobjectives:" in report  # the sweep's configuration
+    assert "dci (max), recon_error (min)" in report  # frontier objectives come from sweep.yaml
+    assert "Nothing: every trial finished" in report
+    assert output.missing == []
+    assert output.status_counts == {"finished": 4, "stopped_early": 0, "failed": 0, "running": 0, "pending": 0}
+
+
+def test_analyze_on_a_partial_sweep_says_what_is_missing(tmp_path):
+    run = _run(tmp_path, partial=True)
+    output = analyze(run, tmp_path / "out", images=True, formats=("png",))
+    assert output.status_counts["running"] == 1 and output.status_counts["pending"] == 1
+    assert output.missing[0] == ("the sweep is not complete: 1 trial(s) running or paused, 1 pending; figures and "
+                                 "tables use the 4 finished or stopped trial(s)")
+    assert "image grids: no completed trial has a checkpoint" in output.missing
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "the sweep is not complete" in report
+    frontier = pd.read_csv(tmp_path / "out" / "frontier.csv")
+    assert "abcde_00004" not in set(frontier["trial_id"])  # running trials stay off the frontier
+
+
+def test_cli_analyze_and_its_errors(tmp_path, capsys):
+    run = _run(tmp_path)
+    assert main(["analyze", str(run), "--no-images", "--formats", "png"]) == 0
+    captured = capsys.readouterr()
+    assert f"report: {run / 'analysis' / 'report.html'}" in captured.out
+    assert "trials: 4 finished" in captured.out
+    assert (run / "analysis" / "figures" / "tradeoff.png").exists()
+    assert not (run / "analysis" / "figures" / "tradeoff.pdf").exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["analyze", str(empty)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("weakdis: error: ") and error.count("\n") == 1
+    assert f"{empty}: not a sweep run directory" in error
+    assert main(["analyze", str(run), "--formats", "gif"]) == 1
+    assert "--formats 'gif' is invalid" in capsys.readouterr().err
+
+
+def test_several_runs_are_combined(tmp_path):
+    first = _run(tmp_path / "a")
+    second = _run(tmp_path / "b")
+    output = analyze([first, second], tmp_path / "out", images=False, formats=("png",))
+    frontier = pd.read_csv(output.frontier)
+    assert len(frontier) == 6 and set(frontier["run"]) == {str(first), str(second)}
+
+
+@pytest.mark.parametrize("name", ["absent"])
+def test_missing_run_directory(tmp_path, name, capsys):
+    assert main(["analyze", str(tmp_path / name)]) == 1
+    assert "run directory not found" in capsys.readouterr().err
