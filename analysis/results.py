@@ -282,12 +282,24 @@ def _checkpoint(trial_dir: Path | None, reports: list[dict[str, Any]]) -> str | 
     return str(existing[-1]) if existing else None
 
 
+def _trial_config_defaults() -> dict[str, Any]:
+    """TrialConfig's defaults: a sweep's params.json holds only the keys it set, the trial ran with these."""
+    try:
+        from trainables.config import TrialConfig
+    except ImportError:
+        return {}
+    defaults = TrialConfig().to_dict()
+    defaults.pop("extra", None)
+    return defaults
+
+
 def collect_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a Ray Tune experiment directory into ``(results, history)`` DataFrames.
 
     ``results``: one row per trial (its last evaluation), with the contract's columns (design notes,
     section 6) plus ``raw_dci``, ``raw_mig``, ``raw_sap``, ``step``, ``trial_dir``, ``checkpoint``, every
-    other config key and any other number the trial reported. ``history``: one row per evaluation
+    other config key (``TrialConfig``'s default where the sweep did not set it) and any other number the
+    trial reported. ``history``: one row per evaluation
     (``trial_id``, ``step``, ``train_seconds``, the metrics, ``training_iteration``, ``time_total_s``
     and the trial's config keys). Works on a sweep that is still running or was interrupted.
     """
@@ -302,6 +314,7 @@ def collect_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
                 dirs = {key: value for key, value in dirs.items() if value != candidate}
                 dirs[trial_id] = candidate
     trial_ids = sorted(set(dirs) | set(state or {}))
+    defaults = _trial_config_defaults()
 
     result_rows: list[dict[str, Any]] = []
     history_rows: list[dict[str, Any]] = []
@@ -323,7 +336,7 @@ def collect_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not reports and info.get("last_result", {}).get("training_iteration"):
             reports = [info["last_result"]]  # the trial's files are gone; the state still has its last report
         reports = _deduplicate(reports)
-        config = {key: _plain(value) for key, value in config.items() if key not in ("trial_id",)}
+        config = {key: _plain(value) for key, value in {**defaults, **config}.items() if key != "trial_id"}
 
         has_error = trial_dir is not None and ((trial_dir / (info.get("error_filename") or "error.txt")).exists())
         status = _status(info.get("status"), reports, config.get("steps"), has_error)

@@ -183,6 +183,11 @@ def test_statuses_of_an_interrupted_sweep(tmp_path):
     assert pd.isna(by_id.loc["aaaaa_00003", "trial_dir"])
     assert len(results) == 5 and by_id.loc["0f1e2d3c", "status"] == "running"
     assert pd.isna(by_id.loc["0f1e2d3c", "step"]) and by_id.loc["0f1e2d3c", "trial_dir"] == str(starting)
+    # keys the sweep did not set carry TrialConfig's defaults, which the trial ran with
+    from trainables.config import TrialConfig
+
+    assert (results["alpha"] == TrialConfig().alpha).all() and (results["relation_depth"] == 1).all()
+    assert (results["warmup_steps"] == TrialConfig().warmup_steps).all()
     assert results["lr"].dtype == "float64" and results["compile"].dtype == "boolean"
     assert results["extra"].dtype == "string" and by_id.loc["aaaaa_00000", "extra"] == "{}"
     assert list(history[history["trial_id"] == "aaaaa_00002"]["recon_error"]) == [0.4, 0.25]
