@@ -49,6 +49,11 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _width(width: float) -> float:
+    """Figures are at least 6 inches wide, so that titles and legends fit one-panel figures too."""
+    return max(6.0, width)
+
+
 def _rc():
     import matplotlib
 
@@ -112,7 +117,7 @@ def tradeoff_grid(results: pd.DataFrame, metrics: Sequence[str] = ("dci", "mig",
         raise MissingDataError("trade-off grid: no trial has reported dci, mig or sap yet")
     datasets = sorted(frame["dataset"].dropna().unique())
     with _rc():
-        fig = _figure(3.2 * len(metrics), 2.7 * len(datasets) + 0.5)
+        fig = _figure(_width(3.2 * len(metrics)), 2.7 * len(datasets) + 0.5)
         axes = fig.subplots(len(datasets), len(metrics), squeeze=False)
         for row, dataset in enumerate(datasets):
             subset = frame[frame["dataset"] == dataset]
@@ -152,7 +157,7 @@ def score_vs_beta(results: pd.DataFrame, metric: str = "dci", confidence: float 
     frame = _usable(results, ["beta", metric, "model", "dataset"], f"{metric} against beta")
     datasets = sorted(frame["dataset"].dropna().unique())
     with _rc():
-        fig = _figure(3.6 * len(datasets), 3.2)
+        fig = _figure(_width(3.6 * len(datasets)), 3.2)
         axes = fig.subplots(1, len(datasets), squeeze=False)[0]
         for ax, dataset in zip(axes, datasets):
             subset = frame[frame["dataset"] == dataset]
@@ -215,7 +220,7 @@ def clustering_vs_alpha(results: pd.DataFrame, model: str = "absae") -> Any:
     frame = frame.assign(family=frame["dataset"].map(dataset_family))
     families = sorted(frame["family"].unique())
     with _rc():
-        fig = _figure(3.3 * len(families), 5.2)
+        fig = _figure(_width(3.3 * len(families)), 5.2)
         axes = fig.subplots(2, len(families), squeeze=False, sharex="col")
         for col, family in enumerate(families):
             subset = frame[frame["family"] == family]
@@ -249,7 +254,7 @@ def relation_accuracy_vs_depth(results: pd.DataFrame, model: str | None = None) 
     columns = min(len(panels), 3)
     rows = math.ceil(len(panels) / columns)
     with _rc():
-        fig = _figure(3.3 * columns, 2.9 * rows + 0.5)
+        fig = _figure(_width(3.3 * columns), 2.9 * rows + 0.5)
         grid = fig.subplots(rows, columns, squeeze=False)
         axes = grid.ravel()
         for ax in axes[len(panels):]:
@@ -283,7 +288,7 @@ def progress_figure(history: pd.DataFrame, results: pd.DataFrame, metrics: Seque
     if not metrics:
         raise MissingDataError("progress: the history holds none of the metrics asked for")
     with _rc():
-        fig = _figure(3.6 * len(metrics), 3.2)
+        fig = _figure(_width(3.6 * len(metrics)), 3.2)
         axes = fig.subplots(1, len(metrics), squeeze=False)[0]
         for index, (_, trial) in enumerate(ranked.iterrows()):
             mask = np.ones(len(history), dtype=bool)
