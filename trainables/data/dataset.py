@@ -252,11 +252,7 @@ def load_dataset(
     if max_images is not None and max_images < len(positions):
         pick = np.sort(np.random.default_rng(seed).choice(len(positions), size=int(max_images), replace=False))
         positions, factors = positions[pick], factors[pick]
-    images = read_images(contents, positions)
-    if spec.dataset == "dsprites":
-        if images.size and images.max() > 1:
-            raise WeakdisError(f"{path}: 'imgs' holds the value {int(images.max())}; expected dSprites pixels in {{0, 1}}")
-        tensor = torch.from_numpy(images).unsqueeze(1)
-    else:
-        tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    return WeakDataset(spec, tensor.to(target), factors, contents.classes[positions], seed=seed, source=path)
+    images = torch.from_numpy(read_images(contents, positions, channels_first=True))
+    if spec.dataset == "dsprites" and len(images) and int(images.max()) > 1:
+        raise WeakdisError(f"{path}: 'imgs' holds the value {int(images.max())}; expected dSprites pixels in {{0, 1}}")
+    return WeakDataset(spec, images.to(target), factors, contents.classes[positions], seed=seed, source=path)

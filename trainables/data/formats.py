@@ -76,17 +76,25 @@ def read_labels(path: str | os.PathLike, dataset: str | None = None) -> FileCont
     return _read_h5_labels(path)
 
 
-def read_images(contents: FileContents, positions: np.ndarray) -> np.ndarray:
+def read_images(contents: FileContents, positions: np.ndarray, *, channels_first: bool = False) -> np.ndarray:
     """uint8 images of the file rows at ``positions`` (sorted, unique positions in file order).
 
-    Returns [n, 64, 64] for dSprites and [n, 64, 64, 3] for Shapes3D, exactly as stored.
+    Returns [n, 64, 64] for dSprites and [n, 64, 64, 3] for Shapes3D, exactly as stored, or
+    [n, C, 64, 64] with ``channels_first`` (converted block by block: no second full copy).
     """
     positions = np.asarray(positions, dtype=np.int64)
     if positions.size and (np.any(np.diff(positions) <= 0) or positions[0] < 0 or positions[-1] >= contents.num_rows):
         raise ValueError("positions must be sorted, unique and within the file")
-    if contents.layout is DSPRITES:
-        return _read_npz_images(contents, positions)
-    return _read_h5_images(contents, positions)
+    row_shape = contents.image_shape[1:]
+    if channels_first:
+        row_shape = (contents.layout.num_channels, 64, 64)
+    out = np.empty((len(positions),) + row_shape, dtype=np.uint8)
+    if len(positions):
+        if contents.layout is DSPRITES:
+            _read_npz_images(contents, positions, out.reshape((len(positions),) + contents.image_shape[1:]))
+        else:
+            _read_h5_images(contents, positions, out, channels_first)
+    return out
 
 
 def iter_image_chunks(contents: FileContents, chunk_rows: int = NPZ_READ_CHUNK_ROWS) -> Iterator[np.ndarray]:
@@ -206,10 +214,7 @@ def _stream_npy_rows(handle, contents: FileContents, chunk_rows: int) -> Iterato
         yield np.frombuffer(data, dtype=contents.image_dtype).reshape((count,) + row_shape)
 
 
-def _read_npz_images(contents: FileContents, positions: np.ndarray) -> np.ndarray:
-    out = np.empty((len(positions),) + contents.image_shape[1:], dtype=np.uint8)
-    if not len(positions):
-        return out
+def _read_npz_images(contents: FileContents, positions: np.ndarray, out: np.ndarray) -> None:
     with _open_npz(contents.path) as archive, _npz_member(archive, contents.path, "imgs") as (handle, _, _):
         start = filled = 0
         for chunk in _stream_npy_rows(handle, contents, NPZ_READ_CHUNK_ROWS):
@@ -219,7 +224,6 @@ def _read_npz_images(contents: FileContents, positions: np.ndarray) -> np.ndarra
             filled, start = end, stop
             if filled == len(positions):
                 break   # the rows are sorted: nothing after this chunk is needed
-    return out
 
 
 # --------------------------------------------------------------------------------------- h5
@@ -276,10 +280,7 @@ def _read_h5_labels(path: Path) -> FileContents:
     return FileContents(path, layout, classes, image_shape, image_dtype, keys)
 
 
-def _read_h5_images(contents: FileContents, positions: np.ndarray) -> np.ndarray:
-    out = np.empty((len(positions),) + contents.image_shape[1:], dtype=np.uint8)
-    if not len(positions):
-        return out
+def _read_h5_images(contents: FileContents, positions: np.ndarray, out: np.ndarray, channels_first: bool) -> None:
     with _open_h5(contents.path) as h5:
         images = h5["images"]
         blocks = positions // H5_READ_BLOCK_ROWS
@@ -290,10 +291,10 @@ def _read_h5_images(contents: FileContents, positions: np.ndarray) -> np.ndarray
             stop = min(start + H5_READ_BLOCK_ROWS, contents.num_rows)
             if len(rows) * 8 >= stop - start:
                 # dense: one contiguous read is faster than h5py's point selection
-                out[part] = _h5_read(contents.path, images, slice(start, stop))[rows - start]
+                block = _h5_read(contents.path, images, slice(start, stop))[rows - start]
             else:
-                out[part] = _h5_read(contents.path, images, rows)
-    return out
+                block = _h5_read(contents.path, images, rows)
+            out[part] = np.moveaxis(block, -1, 1) if channels_first else block
 
 
 # --------------------------------------------------------------------------------------- checks
