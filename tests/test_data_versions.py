@@ -128,3 +128,12 @@ def test_cache_generates_once_and_names_what_it_holds(tmp_path, monkeypatch):
     torch.testing.assert_close(first.images, second.images)
     np.testing.assert_array_equal(first.factors.numpy(), second.factors.numpy())
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "cache").iterdir())
+
+
+def test_dsprites_pixels_outside_0_1_are_rejected(tmp_path, small_dsprites):
+    with np.load(small_dsprites) as npz:
+        imgs, classes = npz["imgs"] * 255, npz["latents_classes"]
+    path = tmp_path / "scaled.npz"
+    np.savez_compressed(path, imgs=imgs, latents_classes=classes)
+    with pytest.raises(WeakdisError, match=r"scaled.npz: 'imgs' holds the value 255; expected dSprites pixels in \{0, 1\}"):
+        load_dataset("dsprites:full", path)
