@@ -38,12 +38,22 @@ def non_dominated_mask(points: np.ndarray) -> np.ndarray:
     if points.ndim != 2:
         raise ValueError(f"points has shape {points.shape}; expected [n, k]")
     count = len(points)
-    keep = np.ones(count, dtype=bool)
-    for start in range(0, count, 1024):  # chunks keep the [chunk, n, k] comparison small
-        block = points[start:start + 1024]
-        no_worse = np.all(points[None, :, :] <= block[:, None, :], axis=2)
-        better = np.any(points[None, :, :] < block[:, None, :], axis=2)
-        keep[start:start + len(block)] = ~np.any(no_worse & better, axis=1)
+    keep = np.zeros(count, dtype=bool)
+    if count == 0:
+        return keep
+    # In lexicographic order a point can only be dominated by points before it, and a point on the
+    # front is never dominated later: one pass that compares each point with the front so far.
+    order = np.lexsort(points.T[::-1])
+    front = np.empty_like(points)
+    size = 0
+    for index in order:
+        point = points[index]
+        current = front[:size]
+        dominated = np.any(np.all(current <= point, axis=1) & np.any(current < point, axis=1)) if size else False
+        if not dominated:
+            front[size] = point
+            size += 1
+            keep[index] = True
     return keep
 
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from analysis import plots, tables
-from analysis.pareto import DEFAULT_OBJECTIVES, pareto_front
+from analysis.pareto import DEFAULT_OBJECTIVES, hypervolume, pareto_front
 from analysis.results import PathLike, load_history, load_results
 
 SWEEP_FILE = "sweep.yaml"
@@ -80,6 +80,30 @@ def frontier(results: pd.DataFrame, objectives: Mapping[str, str] = DEFAULT_OBJE
     if len(front):  # each model's trials, best first by the first objective
         front = front.sort_values(["model", first], ascending=[True, sense == "min"], kind="stable")
     return front[columns].reset_index(drop=True)
+
+
+def hypervolumes(results: pd.DataFrame, objectives: Mapping[str, str] = DEFAULT_OBJECTIVES) -> pd.DataFrame:
+    """Each model's hypervolume against a common reference: every objective's worst completed value.
+
+    Larger is better; comparable between models of one run (the reference moves with the run).
+    """
+    completed = tables.completed_trials(results)
+    names = list(objectives)
+    if completed.empty or any(name not in completed.columns for name in names):
+        return pd.DataFrame(columns=["model", "trials", "front_size", "hypervolume"])
+    usable = completed.dropna(subset=names)
+    if usable.empty:
+        return pd.DataFrame(columns=["model", "trials", "front_size", "hypervolume"])
+    reference = {name: float(usable[name].max() if sense == "min" else usable[name].min())
+                 for name, sense in objectives.items()}
+    rows = []
+    for model, group in usable.groupby("model", sort=True):
+        front = pareto_front(group, objectives, by=None)
+        rows.append({"model": model, "trials": len(group), "front_size": len(front),
+                     "hypervolume": hypervolume(front, reference, objectives)})
+    table = pd.DataFrame(rows)
+    table.attrs["reference"] = reference
+    return table
 
 
 def _png_base64(fig: Any) -> str:
@@ -309,6 +333,12 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
     parts.append(f"<p>Written to <code>{FRONTIER_FILE}</code>: the completed trials that no other trial of the same "
                  "model dominates.</p>")
     parts.append(_html_table(front.drop(columns=[c for c in ("checkpoint",) if c in front.columns])))
+    volumes = hypervolumes(results, objectives)
+    if len(volumes):
+        reference = ", ".join(f"{name} = {value:.4g}" for name, value in volumes.attrs["reference"].items())
+        parts.append(f"<p>Hypervolume of each model's frontier against the worst completed value of each objective "
+                     f"({escape(reference)}); larger is better.</p>")
+        parts.append(_html_table(volumes))
 
     parts.append("<h2>Figures</h2>")
     for name, caption, data in figures:

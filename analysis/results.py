@@ -189,14 +189,21 @@ def _trial_dirs(run_dir: Path) -> dict[str, Path]:
     for child in sorted(run_dir.iterdir()):
         if not child.is_dir() or not ((child / "params.json").exists() or (child / "result.json").exists()):
             continue
-        trial_id = None
-        for report in _read_json_lines(child / "result.json")[:1]:
-            trial_id = report.get("trial_id")
+        trial_id = _first_report_trial_id(child / "result.json")
         if trial_id is None:
             match = _TRIAL_ID_IN_DIRNAME.search(child.name)
             trial_id = match.group(1) if match else child.name
         found[str(trial_id)] = child
     return found
+
+
+def _first_report_trial_id(path: Path) -> str | None:
+    try:
+        with path.open() as handle:
+            first = handle.readline()
+        return json.loads(first).get("trial_id")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
 
 
 def _is_run_dir(run_dir: Path) -> bool:

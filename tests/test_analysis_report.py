@@ -119,3 +119,15 @@ def test_several_runs_are_combined(tmp_path):
 def test_missing_run_directory(tmp_path, name, capsys):
     assert main(["analyze", str(tmp_path / name)]) == 1
     assert "run directory not found" in capsys.readouterr().err
+
+
+def test_hypervolume_per_model_against_the_worst_completed_values(tmp_path):
+    from analysis import load_results
+    from analysis.report import hypervolumes
+
+    table = hypervolumes(load_results(_run(tmp_path)), {"recon_error": "min", "dci": "max"}).set_index("model")
+    # reference: recon_error 0.05 (worst), dci 0.4 (worst). absae front (0.02, 0.6), (0.03, 0.9):
+    # boxes [0.02, 0.05] x [0.4, 0.6] and [0.03, 0.05] x [0.6, 0.9]
+    assert table.loc["absae", "hypervolume"] == pytest.approx(0.03 * 0.2 + 0.02 * 0.3)
+    assert table.loc["absae", "front_size"] == 2 and table.loc["absae", "trials"] == 3
+    assert table.loc["betavae", "hypervolume"] == 0.0  # it is the reference point itself
