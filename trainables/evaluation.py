@@ -10,9 +10,9 @@ Every evaluation returns the same keys (``METRIC_KEYS``), NaN where a metric doe
   and the test informativeness), ``mig`` and ``sap`` score the representation (the predicted factor
   values for AbsAE / M-AE, posterior means for VAEs) against the version's relevant factors;
   ``raw_dci``, ``raw_mig`` and ``raw_sap`` score the raw codes of models with a prior.
-- ``clustering_accuracy`` and ``accepted_ratio`` (at ``alpha``; labels = the combination index for
-  one mixture, the factor values for M-AE) and ``relation_accuracy`` (at ``relation_depth``, on
-  ``eval_points`` samples) for models with a prior and a relational learner.
+- ``clustering_accuracy`` and ``accepted_ratio`` (at ``alpha``, on the raw codes; labels = the
+  true relevant-factor values) and ``relation_accuracy`` (at ``relation_depth``, on ``eval_points``
+  samples from the prior) for models with a fitted prior and a relational learner.
 """
 from __future__ import annotations
 
@@ -118,15 +118,20 @@ def score_codes(codes: np.ndarray, factors: np.ndarray, *, seed: int, dci_method
     f_train, f_test = factors[:n_train], factors[n_train:]
     dci = _metrics_function("dci")
     if dci is not None:
-        result = _call(dci, c_train, f_train, c_test, f_test, random_state=seed, method=dci_method)
-        d, c, i = (float(result[key]) for key in ("disentanglement", "completeness", "informativeness_test"))
-        out.update(dci=(d + c + i) / 3, dci_disentanglement=d, dci_completeness=c, dci_informativeness=i)
+        result = _guarded("dci", dci, c_train, f_train, c_test, f_test, random_state=seed, method=dci_method)
+        if result is not None:
+            d, c, i = (float(result[key]) for key in ("disentanglement", "completeness", "informativeness_test"))
+            out.update(dci=(d + c + i) / 3, dci_disentanglement=d, dci_completeness=c, dci_informativeness=i)
     mig = _metrics_function("mig")
     if mig is not None:
-        out["mig"] = float(_scalar(_call(mig, codes, factors, random_state=seed), "mig"))
+        result = _guarded("mig", mig, codes, factors, random_state=seed)
+        if result is not None:
+            out["mig"] = float(_scalar(result, "mig"))
     sap = _metrics_function("sap")
     if sap is not None:
-        out["sap"] = float(_scalar(_call(sap, c_train, f_train, c_test, f_test, random_state=seed), "sap"))
+        result = _guarded("sap", sap, c_train, f_train, c_test, f_test, random_state=seed)
+        if result is not None:
+            out["sap"] = float(_scalar(result, "sap"))
     return out
 
 
@@ -145,30 +150,44 @@ def _relational_callable(model: torch.nn.Module, device: torch.device) -> Callab
 
 
 def weak_metrics(model: torch.nn.Module, raw_codes: np.ndarray, true_factors: np.ndarray,
-                 combinations: np.ndarray, cfg: TrialConfig, device: torch.device) -> dict[str, float]:
-    """clustering_accuracy, accepted_ratio and relation_accuracy of a model with a prior."""
+                 cfg: TrialConfig, device: torch.device) -> dict[str, float]:
+    """clustering_accuracy, accepted_ratio and relation_accuracy of a model with a fitted prior.
+
+    Labels are the true relevant-factor values [n, K], which both a single mixture (through its
+    ``component_factors``) and a modular prior compare with their components.
+    """
     out = {"clustering_accuracy": math.nan, "accepted_ratio": math.nan, "relation_accuracy": math.nan}
     prior = getattr(model, "prior", None)
     if prior is None:
         return out
-    modular = hasattr(prior, "priors")
-    labels = true_factors if modular else combinations
     clustering = _metrics_function("clustering_accuracy")
     if clustering is not None:
-        result = _call(clustering, raw_codes, labels, prior, cfg.alpha, random_state=cfg.seed)
-        if isinstance(result, dict):
-            out["clustering_accuracy"] = float(result["clustering_accuracy"])
+        result = _guarded("clustering_accuracy", clustering, raw_codes, true_factors, prior, cfg.alpha)
+        if result is not None:
+            out["clustering_accuracy"] = float(result["accuracy"])
             out["accepted_ratio"] = float(result["accepted_ratio"])
-        else:
-            out["clustering_accuracy"], out["accepted_ratio"] = (float(v) for v in result)
     relation = _metrics_function("relation_accuracy")
     if relation is not None and hasattr(model, "relational_model") and hasattr(model, "relation_targets"):
         targets = model.relation_targets()
         targets = targets.cpu().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
-        result = _call(relation, _relational_callable(model, device), prior, targets, cfg.relation_depth,
-                       cfg.alpha, n=cfg.eval_points, num_samples=cfg.eval_points, random_state=cfg.seed)
-        out["relation_accuracy"] = float(_scalar(result, "relation_accuracy"))
+        result = _guarded("relation_accuracy", relation, _relational_callable(model, device), prior, targets,
+                          cfg.relation_depth, cfg.alpha, cfg.eval_points, cfg.seed)
+        if result is not None:
+            out["relation_accuracy"] = float(result["accuracy"])
     return out
+
+
+def _guarded(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A metric's result, or None (with a warning) when the metric rejects degenerate inputs.
+
+    ``analysis.metrics`` raises ValueError for inputs it cannot score (e.g. a constant factor
+    among few evaluation points); a trial keeps going and reports NaN for that column.
+    """
+    try:
+        return _call(function, *args, **kwargs)
+    except ValueError as error:
+        warnings.warn(f"{name} could not be computed ({error}); reported as NaN", RuntimeWarning, stacklevel=2)
+        return None
 
 
 def evaluate(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[str, float]:
@@ -197,11 +216,13 @@ def _evaluate(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[st
     predicted, raw = encode_representation(model, dataset, points)
     true_factors = dataset.factors[points].cpu().numpy()
     has_prior = getattr(model, "prior", None) is not None
+    # Models with a prior predict factor values once the mixture is fitted (None during warm-up,
+    # when the main columns score the raw codes and the prior-based columns stay NaN).
     representation = predicted if predicted is not None else raw
     out.update(score_codes(representation, true_factors, seed=cfg.seed, dci_method=cfg.dci_method))
     if has_prior:
         raw_scores = score_codes(raw, true_factors, seed=cfg.seed, dci_method=cfg.dci_method)
         out.update(raw_dci=raw_scores["dci"], raw_mig=raw_scores["mig"], raw_sap=raw_scores["sap"])
-        combinations = dataset.combinations[points].cpu().numpy()
-        out.update(weak_metrics(model, raw, true_factors, combinations, cfg, device))
+        if predicted is not None:
+            out.update(weak_metrics(model, raw, true_factors, cfg, device))
     return out

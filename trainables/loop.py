@@ -13,7 +13,6 @@ so a resumed trial ends with the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -100,16 +99,6 @@ def _noise_config(cfg: TrialConfig) -> Any:
     from trainables.data import NoiseConfig
 
     return NoiseConfig(kind=cfg.noise, p=cfg.noise_level, std=cfg.noise_level)
-
-
-def _compile_networks(model: torch.nn.Module) -> None:
-    """Compile each top-level sub-network in place (``Module.compile`` keeps state_dict keys)."""
-    if hasattr(model, "compile_networks"):
-        model.compile_networks()
-        return
-    for child in model.children():
-        if any(True for _ in child.parameters()):
-            child.compile()
 
 
 class LossTracker:
@@ -281,11 +270,9 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
             for row in history:
                 _write_history_row(out_path / "history.csv", row)
 
-    if cfg.compile:
-        _compile_networks(model)
+    # Precision (bf16 autocast) and compilation (cfg.compile) are the models' own business: they
+    # read both from the config, autocast their networks and keep priors and losses in float32.
     model.train()
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-                if cfg.precision == "bf16" else contextlib.nullcontext())
     eval_steps = _evaluation_steps(cfg)
     log_every = max(1, cfg.log_every)
     last_checkpoint: str | None = str(ckpt_path) if ckpt_path is not None and has_checkpoint(ckpt_path) else None
@@ -319,8 +306,7 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     while step < cfg.steps:
         indices = dataset.sample_indices("train", cfg.batch_size, batch_generator)
         batch = dataset.batch(indices, noise=noise, generator=noise_generator)
-        with autocast:
-            losses = model.train_step(batch, step)
+        losses = model.train_step(batch, step)
         tracker.add(step, losses)
         step += 1
         evaluate_now = step in eval_steps
