@@ -7,7 +7,7 @@ from analysis.pareto import aggregate_seeds, hypervolume, non_dominated_mask, pa
 from analysis.plots import (MissingDataError, clustering_vs_alpha, image_grid_figure, prior_means_figure,
                             progress_figure, reconstruction_figure, relation_accuracy_vs_depth, relation_figure,
                             save_figure, score_vs_beta, tradeoff_grid)
-from analysis.report import AnalysisOutput, analyze, frontier
+from analysis.report import AnalysisOutput, analyze, frontier, hypervolumes
 from analysis.results import collect_results, load_history, load_results, write_results
 from analysis.tables import (clustering_table, disentanglement_table, paper_tables, relations_by_depth_table,
                              relations_by_version_table, to_latex, to_markdown, write_tables)
@@ -25,5 +25,5 @@ __all__ = [
     "clustering_table", "disentanglement_table", "paper_tables", "relations_by_depth_table",
     "relations_by_version_table", "to_latex", "to_markdown", "write_tables",
     # report
-    "AnalysisOutput", "analyze", "frontier",
+    "AnalysisOutput", "analyze", "frontier", "hypervolumes",
 ]
