@@ -466,10 +466,34 @@ def _load_one(run_dir: PathLike, filename: str, which: int) -> pd.DataFrame:
     has_tune_files = any(path.glob(EXPERIMENT_STATE_GLOB)) or bool(_trial_dirs(path))
     if stored.exists() and (not has_tune_files or stored.stat().st_mtime >= _newest_trial_file_mtime(path)):
         frame = pd.read_parquet(stored)
+        if which == 0:
+            frame = _reroot(frame, path)
         return _with_schema(frame, RESULT_COLUMNS if which == 0 else HISTORY_COLUMNS)
     if not has_tune_files:
         _fail(f"{stored}: missing, and {path} holds no Ray Tune files to rebuild it from")
     return collect_results(path)[which]
+
+
+def _reroot(frame: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
+    """Point trial_dir / checkpoint into ``run_dir`` when the run was collected elsewhere (copied
+    from a cluster, or collected in a temporary copy of a remote run) and the stored paths are gone."""
+    if "trial_dir" not in frame.columns or not len(frame):
+        return frame
+    frame = frame.copy()
+    trial_dirs, checkpoints = [], []
+    for trial_dir, checkpoint in zip(frame["trial_dir"], frame.get("checkpoint", [None] * len(frame))):
+        if isinstance(trial_dir, str) and trial_dir and not Path(trial_dir).is_dir() \
+                and (run_dir / Path(trial_dir).name).is_dir():
+            local = run_dir / Path(trial_dir).name
+            if isinstance(checkpoint, str) and checkpoint:
+                checkpoint = str(local / Path(checkpoint).name)
+            trial_dir = str(local)
+        trial_dirs.append(trial_dir)
+        checkpoints.append(checkpoint)
+    frame["trial_dir"] = trial_dirs
+    if "checkpoint" in frame.columns:
+        frame["checkpoint"] = checkpoints
+    return frame
 
 
 def _run_labels(paths: Sequence[Path]) -> list[str]:

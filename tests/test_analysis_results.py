@@ -254,3 +254,22 @@ def test_empty_and_foreign_directories_give_clear_errors(tmp_path):
 
 def test_result_columns_start_with_the_contract():
     assert list(RESULT_COLUMNS[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
+
+
+def test_a_copied_run_points_at_its_own_trial_directories(tmp_path):
+    import shutil
+
+    run = tmp_path / "cluster" / "sweep"
+    run.mkdir(parents=True)
+    directory = _write_trial(run, "trial_function_fffff_00000_0", "fffff_00000", _config(0, steps=10),
+                             [{"step": 10, "recon_error": 0.1, "checkpoint_dir_name": "checkpoint_000000"}])
+    (directory / "checkpoint_000000").mkdir()
+    write_results(run)
+    copy = tmp_path / "laptop" / "sweep"
+    shutil.copytree(run, copy, copy_function=shutil.copy2)  # keeps mtimes: results.parquet stays current
+    shutil.rmtree(tmp_path / "cluster")
+    (copy / directory.name / "result.json").unlink()  # so only results.parquet knows recon_error
+    loaded = load_results(copy)
+    assert loaded.loc[0, "recon_error"] == 0.1
+    assert loaded.loc[0, "trial_dir"] == str(copy / directory.name)
+    assert loaded.loc[0, "checkpoint"] == str(copy / directory.name / "checkpoint_000000")
