@@ -82,21 +82,21 @@ def latest_run(storage: str, config_name: str) -> str:
 
 
 def start_ray(address: str | None) -> bool:
-    """Connect to ``address`` (e.g. ``auto``) or start a quiet local Ray; True when we started it."""
+    """Connect to ``address`` (e.g. ``auto``) or start a quiet local Ray sized to this machine.
+    Returns True when this call initialised Ray (the caller then shuts it down), False when the
+    process was already connected (a notebook, a test session)."""
     import ray
 
+    # Checkpoint retention forces a state snapshot per checkpoint; Tune warns about it every time.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    # Checkpoint retention forces a state snapshot per checkpoint; Tune warns about it every time.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-        return False
-    ray.init(
-        num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING,
-        log_to_driver=False, configure_logging=True,
-    )
+    else:
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
     return True
 
 
@@ -181,6 +181,11 @@ def build_reporter(config: SweepConfig):
     )
 
 
+def trial_name(trial: Any) -> str:
+    """``<model>_<trial id>``: short trial names in the progress table and as directory names."""
+    return f"{trial.config.get('model', 'trial')}_{trial.trial_id}"
+
+
 def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
     from ray import tune
 
@@ -190,7 +195,11 @@ def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
         num_samples=total_trials(config),
         max_concurrent_trials=config.budget.max_concurrent_trials,
         time_budget_s=config.budget.time_budget_s,
-        reuse_actors=False,
+        # Trials share one resource shape, so a finished trial's worker process (torch imported, data
+        # cached) runs the next one; a crashed worker is replaced as usual.
+        reuse_actors=True,
+        trial_name_creator=trial_name,
+        trial_dirname_creator=trial_name,
         **({"scheduler": scheduler} if scheduler is not None else {}),
     )
     run_config = tune.RunConfig(
@@ -288,14 +297,15 @@ def summary(results, config: SweepConfig, run_uri: str, stream: TextIO = sys.std
     if len(objectives) > 1:
         from analysis.pareto import pareto_front
 
-        best = pareto_front(finished, objectives=objectives, by=None)
-        title = "Best trade-off trials (Pareto front of " + ", ".join(f"{m} {d}" for m, d in objectives.items()) + "):"
+        best = pareto_front(finished, objectives=objectives, by="model")
+        title = ("Best trade-off trials (Pareto front of " + ", ".join(f"{m} {d}" for m, d in objectives.items())
+                 + " per model):")
     else:
         (metric, mode), = objectives.items()
         best = finished.sort_values(metric, ascending=mode == "min").head(5)
         title = f"Best trials by {metric} ({mode}):"
     first = next(iter(objectives))
-    best = best.sort_values(first, ascending=objectives[first] == "min")
+    best = best.sort_values(["model", first], ascending=[True, objectives[first] == "min"])
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         print(title, file=stream)
         print(best[columns].to_string(index=False), file=stream)
