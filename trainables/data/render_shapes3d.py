@@ -169,7 +169,6 @@ def _lit(normal: np.ndarray) -> np.ndarray:
     return np.clip(normal @ LIGHT, 0.0, None)
 
 
-@lru_cache(maxsize=None)
 def scene_weights(scale_class: int, shape_class: int, orientation_class: int) -> np.ndarray:
     """float32 [4, 64, 64]: per pixel, the weight of floor colour, wall colour, object colour, white."""
     scale = SHAPES3D.factors[3].values[scale_class]
