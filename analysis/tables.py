@@ -48,7 +48,10 @@ def completed_trials(results: pd.DataFrame) -> pd.DataFrame:
     done = results[results["status"].isin(COMPLETED)]
     if len(done):
         return done
-    return results[results["status"].isin(("running", "failed")) & results.get("step", pd.Series(dtype=float)).notna()]
+    started = results["status"].isin(("running", "failed"))
+    if "step" in results.columns:
+        started &= results["step"].notna()
+    return results[started]
 
 
 def _with_family(results: pd.DataFrame) -> pd.DataFrame:

@@ -111,3 +111,12 @@ def test_write_tables_writes_every_format(tmp_path):
             assert (tmp_path / f"{name}.{suffix}").stat().st_size > 0
     csv = pd.read_csv(tmp_path / "table1_disentanglement.csv")
     assert csv.loc[0, "method"] == "AbsAE" and csv.loc[0, "dsprites DCI"] == pytest.approx(0.9)
+
+
+def test_completed_trials_fall_back_to_trials_that_have_reported():
+    from analysis.tables import completed_trials
+
+    frame = pd.DataFrame({"status": ["finished", "running", "pending"], "step": pd.array([20, 10, None], "Int64")})
+    assert list(completed_trials(frame).index) == [0]
+    still_running = frame.assign(status=["failed", "running", "pending"])
+    assert list(completed_trials(still_running).index) == [0, 1]
