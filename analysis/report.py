@@ -180,6 +180,10 @@ def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = 
                            "expected at least one trial started by `weakdis sweep`")
     say = log or (lambda message: None)
     out = Path(os.fspath(out_dir)).expanduser() if out_dir is not None else default_out_dir(run_dirs)
+    if out.exists() and not out.is_dir():
+        from trainables.errors import WeakdisError
+
+        raise WeakdisError(f"--out {out}: is a file; expected a directory to write the analysis into")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     objectives = dict(objectives or sweep_objectives(run_dirs) or DEFAULT_OBJECTIVES)

@@ -46,7 +46,7 @@ INTEGER_CONFIG_KEYS = (
     "data_images", "rel_batch_size", "prior_refit_every", "relation_depth", "checkpoint_every",
 )
 FLOAT_CONFIG_KEYS = ("lr", "beta", "gamma", "alpha", "noise_level", "rel_lr", "disc_lr")
-TEXT_CONFIG_KEYS = ("model", "dataset", "device", "precision", "data_path", "noise", "dci_method")
+TEXT_CONFIG_KEYS = ("model", "dataset", "device", "precision", "data_path", "noise", "dci_method", "extra")
 BOOLEAN_CONFIG_KEYS = ("compile",)
 
 # The per-trial table's leading columns, in order (contract first, then the bookkeeping ones).

@@ -103,6 +103,9 @@ def test_cli_analyze_and_its_errors(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.startswith("weakdis: error: ") and error.count("\n") == 1
     assert f"{empty}: not a sweep run directory" in error
+    (tmp_path / "file").write_text("x")
+    assert main(["analyze", str(run), "--out", str(tmp_path / "file")]) == 1
+    assert "is a file; expected a directory" in capsys.readouterr().err
     assert main(["analyze", str(run), "--formats", "gif"]) == 1
     assert "--formats 'gif' is invalid" in capsys.readouterr().err
 
