@@ -221,6 +221,8 @@ def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = 
     image_sections: list[tuple[str, str, str]] = []
     if images:
         image_sections = _image_grids(results, out, formats, image_trials_per_model, missing, output, say)
+    else:
+        missing.append("image grids: skipped (--no-images)")
 
     written = tables.write_tables(results, out / "tables")
     output.tables = {name: out / "tables" / f"{name}.md" for name in written}
@@ -302,7 +304,7 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
     if missing:
         parts.append("<ul class='missing'>" + "".join(f"<li>{escape(note)}</li>" for note in missing) + "</ul>")
     else:
-        parts.append("<p>Nothing: every trial finished and every figure and table has data.</p>")
+        parts.append("<p>Nothing: every trial finished and every figure, image grid and table has data.</p>")
 
     parts.append("<h2>Configuration</h2>")
     for run_dir in run_dirs:
