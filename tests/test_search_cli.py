@@ -1,0 +1,84 @@
+"""`weakdis sweep` argument handling and config errors (no Ray start: these fail before it)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from search.cli import main
+
+GOOD = {
+    "dataset": "dsprites:v2",
+    "models": {"absae": {"space": {"beta": {"uniform": [0.1, 1.0]}}}},
+    "objectives": {"dci": "max"},
+    "num_samples": 2,
+}
+
+
+def write(tmp_path: Path, data: dict, name: str = "cfg.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_misspelt_key_is_one_line_naming_the_key(tmp_path):
+    path = write(tmp_path, {**GOOD, "sercher": {"kind": "optuna"}})
+    weakdis = Path(sys.executable).parent / "weakdis"
+    run = subprocess.run([str(weakdis), "sweep", str(path)], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "WEAKDIS_DEBUG": ""}, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        f"weakdis: error: {path}: unknown key 'sercher' in the top level (did you mean 'searcher'?); allowed keys: "
+        "name, dataset, fixed, models, space, objectives, searcher, scheduler, num_samples, seeds, budget, "
+        "resources, storage, failure, checkpoint"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_config_name(capsys):
+    assert main(["sweep", "no-such-config"]) == 1
+    assert "sweep config 'no-such-config' does not exist; expected a YAML file or one of the packaged configs: " \
+           "dsprites-fig5.yaml, dsprites-table1.yaml, quickstart.yaml, shapes3d-fig5.yaml" in capsys.readouterr().err
+
+
+def test_num_samples_does_not_apply_to_grids(tmp_path, capsys):
+    grid = {**GOOD, "models": {"absae": {"space": {"beta": {"grid": [0.1, 1.0]}}}}, "searcher": {"kind": "grid"}}
+    grid.pop("num_samples")
+    assert main(["sweep", str(write(tmp_path, grid)), "--num-samples", "3", "--storage", str(tmp_path)]) == 1
+    assert "--num-samples applies to Optuna searches" in capsys.readouterr().err
+
+
+def test_resume_without_a_run_says_what_it_looked_for(tmp_path, capsys):
+    path = write(tmp_path, GOOD, "mysweep.yaml")
+    assert main(["sweep", str(path), "--resume", "--storage", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert "no run of config 'mysweep' in storage" in err and "pass --name" in err
+    assert main(["sweep", str(path), "--resume", "--name", "nope", "--storage", str(tmp_path / "runs")]) == 1
+    assert f"{tmp_path / 'runs' / 'nope'} has no sweep.yaml" in capsys.readouterr().err
+
+
+def test_resume_takes_the_newest_run_of_the_config(tmp_path):
+    from search.runner import latest_run
+
+    for name, mtime in (("mysweep-20260101-000000", 100), ("mysweep-20260102-000000", 200), ("other-1", 300)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "sweep.yaml").write_text("x")
+        os.utime(tmp_path / name / "sweep.yaml", (mtime, mtime))
+        os.utime(tmp_path / name, (mtime, mtime))
+    assert latest_run(str(tmp_path), "mysweep") == "mysweep-20260102-000000"
+
+
+def test_existing_run_name_is_refused(tmp_path, capsys):
+    (tmp_path / "runs" / "taken").mkdir(parents=True)
+    (tmp_path / "runs" / "taken" / "sweep.yaml").write_text("x")
+    assert main(["sweep", str(write(tmp_path, GOOD)), "--name", "taken", "--storage", str(tmp_path / "runs")]) == 1
+    assert "exists already; pass --resume" in capsys.readouterr().err
+
+
+def test_bad_storage_scheme(tmp_path, capsys):
+    assert main(["sweep", str(write(tmp_path, GOOD)), "--storage", "ftp://host/x"]) == 1
+    assert "storage='ftp://host/x' is invalid; expected a local path, s3://bucket/path or gs://bucket/path" in \
+        capsys.readouterr().err

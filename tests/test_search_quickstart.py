@@ -1,0 +1,56 @@
+"""The README's quickstart command, run as written: the default sweep end to end with the real
+trainable on small generated dSprites."""
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART_SECONDS = 240  # the target is ~2.5 minutes on 2 idle cores; the margin absorbs a busy CI box
+
+
+def readme_sweep_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- quickstart-command -->\s*```bash\n(.*?)\n```\s*<!-- /quickstart-command -->", text, re.S)
+    assert block, "README.md has no quickstart-command block"
+    command = block.group(1).strip().split("&&")[-1].strip()
+    assert command.startswith("weakdis sweep")
+    return command
+
+
+@pytest.mark.ray
+def test_readme_quickstart_sweep(tmp_path):
+    command = readme_sweep_command()
+    env = {**os.environ, "WEAKDIS_DATA": str(tmp_path / "cache"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    started = time.monotonic()
+    run = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    seconds = time.monotonic() - started
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("quickstart-")]
+    assert len(run_dirs) == 1
+    run_dir = run_dirs[0]
+    assert f"Results: {run_dir}" in run.stdout
+    assert "Best trade-off trials" in run.stdout
+    assert "== Status ==" in run.stdout and "recon_error" in run.stdout  # the Tune progress table
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert len(results) >= 6
+    assert {"absae", "betavae"} <= set(results["model"])
+    finished = results[results["status"] == "finished"]
+    assert len(finished) >= 5, results[["trial_id", "status", "error"]].to_string()
+    for column in ("dci", "recon_error", "mig", "sap"):
+        assert all(math.isfinite(v) for v in finished[column]), column
+    assert ((finished["recon_error"] > 0) & (finished["recon_error"] < 0.25)).all()
+    assert ((finished["dci"] >= 0) & (finished["dci"] <= 1)).all()
+    assert (finished["step"] == finished["steps"]).all()
+    history = pd.read_parquet(run_dir / "history.parquet")
+    assert len(history) >= 2 * len(finished)  # two evaluations per trial
+    assert seconds < QUICKSTART_SECONDS, f"quickstart took {seconds:.0f} s"
