@@ -66,7 +66,7 @@ _TUNE_BOOKKEEPING = frozenset({
 })
 # Tune names a trial directory "<trainable>_<trial_id>_<index>_<tag>_<date>"; trial ids are
 # "<5 hex>_<5 digits>" from the basic variant generator or 8 hex digits from a searcher.
-_TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_[0-9]{5}|[0-9a-f]{8})_[0-9]+")
+_TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_[0-9]{5}|[0-9a-f]{8})(?:_|$)")
 _TUNE_STATUS = {"TERMINATED": "finished", "ERROR": "failed", "RUNNING": "running",
                 "PAUSED": "running", "PENDING": "pending"}
 

@@ -200,8 +200,12 @@ def test_trials_without_experiment_state_are_judged_from_their_files(tmp_path):
                  [{"step": 10, "recon_error": 0.5}, {"step": 20, "recon_error": 0.4}])
     _write_trial(run, "trial_function_bbbbb_00001_1", "bbbbb_00001", _config(1, steps=20),
                  [{"step": 10, "recon_error": 0.6}])
+    starting = run / "absae_0a1b2c3d"  # weakdis sweep's short directory names, nothing reported yet
+    starting.mkdir()
+    (starting / "params.json").write_text(json.dumps(_config(2, steps=20)))
     results, _ = collect_results(run)
-    assert dict(zip(results["trial_id"], results["status"])) == {"bbbbb_00000": "finished", "bbbbb_00001": "running"}
+    assert dict(zip(results["trial_id"], results["status"])) == {
+        "0a1b2c3d": "pending", "bbbbb_00000": "finished", "bbbbb_00001": "running"}
 
 
 def test_several_runs_concatenate_with_a_run_column(tmp_path):
