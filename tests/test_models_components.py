@@ -1,0 +1,147 @@
+"""Networks, config mapping and the VAE baselines' estimators (permutation, MWS, KL)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from test_models_helpers import DSPRITES_V2, SHAPES3D_V2, stand_in_dataset, trial_config
+from trainables.errors import WeakdisError
+from trainables.models import (
+    MODEL_CLASSES, MODEL_NAMES, AbsAEConfig, BetaTCVAEConfig, FactorVAEConfig, MAEConfig, build_model,
+    mws_log_densities, permute_dims,
+)
+from trainables.models.networks import MLP, Decoder, Encoder, GroupedMLP
+from trainables.models.vae import gaussian_kl
+
+
+@pytest.mark.parametrize("channels, width", [(1, 32), (3, 64)])
+def test_backbone_shapes_follow_appendix_a(channels, width):
+    enc, dec = Encoder(channels, 10), Decoder(channels, 5)
+    convs = [m for m in enc.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 4 and all(c.out_channels == width and c.kernel_size == (4, 4) and c.stride == (2, 2)
+                                   for c in convs)
+    assert enc.head[1].in_features == width * 4 * 4 and enc.head[1].out_features == 1024
+    assert dec.head[2].out_features == width * 4 * 4
+    deconvs = [m for m in dec.features if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(deconvs) == 4 and deconvs[-1].out_channels == channels
+    x = torch.rand(3, channels, 64, 64)
+    assert enc(x).shape == (3, 10)
+    assert dec(torch.randn(3, 5)).shape == (3, channels, 64, 64)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("spec, channels", [(DSPRITES_V2, 1), (SHAPES3D_V2, 3)])
+def test_every_model_handles_one_and_three_channels(name, spec, channels):
+    model = build_model(trial_config(name, latent_dim=4), stand_in_dataset(spec, channels))
+    x = torch.rand(2, channels, 64, 64)
+    k = len(spec.factor_sizes)
+    code_dim = 4 * k if name == "mae" else 4
+    assert model.encode(x).shape == (2, code_dim)
+    assert model.decode(torch.zeros(2, code_dim)).shape == (2, channels, 64, 64)
+    with torch.no_grad():
+        probs = model.reconstruct(x)
+    assert probs.shape == (2, channels, 64, 64) and float(probs.min()) >= 0 and float(probs.max()) <= 1
+    rep = model.representation(x)
+    assert rep["codes"].shape == (2, code_dim) and rep["factors"] is None   # no fitted prior yet
+
+
+def test_grouped_mlp_equals_separate_mlps():
+    torch.manual_seed(0)
+    grouped = GroupedMLP(3, 4, 1, hidden=16)
+    x = torch.randn(3, 5, 4)
+    out = grouped(x)
+    for g in range(3):
+        mlp = MLP(4, 1, hidden=16)
+        linears = [m for m in mlp.net if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            for layer, w, b in zip(linears, grouped.weights, grouped.biases):
+                layer.weight.copy_(w[g].T)
+                layer.bias.copy_(b[g, 0])
+        torch.testing.assert_close(out[g], mlp(x[g]), atol=1e-6, rtol=1e-6)
+
+
+def test_config_mapping_from_trial_config():
+    cfg = trial_config("absae", latent_dim=6, beta=0.3, gamma=2.0, lr=3e-4, rel_lr=1e-3, disc_lr=None,
+                       rel_batch_size=64, warmup_steps=7, prior_refit_every=5, precision="bf16", seed=4,
+                       extra={"covariance_floor": "0.01", "min_component_samples": 3})
+    config = AbsAEConfig.from_trial_config(cfg, stand_in_dataset())
+    assert (config.latent_dim, config.beta, config.gamma, config.lr, config.rel_lr, config.disc_lr) == (6, 0.3, 2.0, 3e-4, 1e-3, None)
+    assert (config.rel_batch_size, config.warmup_steps, config.prior_refit_every) == (64, 7, 5)
+    assert (config.precision, config.seed, config.covariance_floor, config.min_component_samples) == ("bf16", 4, 0.01, 3)
+    mae = build_model(trial_config("mae", latent_dim=5), stand_in_dataset())
+    assert isinstance(mae.config, MAEConfig) and mae.code_dim == 15 and mae.prior.slices[2] == slice(10, 15)
+    fvae = build_model(trial_config("factorvae", disc_lr=2e-5), stand_in_dataset())
+    assert isinstance(fvae.config, FactorVAEConfig) and fvae.config.disc_lr == 2e-5
+    assert fvae.optimizers()["discriminator"].param_groups[0]["lr"] == 2e-5
+    ds = stand_in_dataset()
+    ds.splits = {"train": np.arange(700), "val": np.arange(100), "test": np.arange(200)}
+    assert BetaTCVAEConfig.from_trial_config(trial_config("betatcvae"), ds).dataset_size == 700
+    assert set(MODEL_CLASSES) == {"absae", "mae", "betavae", "factorvae", "betatcvae"}
+
+
+def test_config_errors_name_key_and_value():
+    with pytest.raises(WeakdisError, match="unknown key 'temperature' for model 'absae'.*covariance_floor"):
+        build_model(trial_config("absae", extra={"temperature": 1.0}), stand_in_dataset())
+    with pytest.raises(WeakdisError, match="unknown key 'dataset_size' for model 'betavae'"):
+        build_model(trial_config("betavae", extra={"dataset_size": 10}), stand_in_dataset())
+    with pytest.raises(WeakdisError, match="min_component_samples='many'"):
+        build_model(trial_config("mae", extra={"min_component_samples": "many"}), stand_in_dataset())
+    with pytest.raises(WeakdisError, match="covariance_floor=0.0 is invalid"):
+        build_model(trial_config("absae", extra={"covariance_floor": 0.0}), stand_in_dataset())
+    cfg = trial_config("absae")
+    cfg.model = "vqvae"
+    with pytest.raises(WeakdisError, match="model='vqvae'"):
+        build_model(cfg, stand_in_dataset())
+
+
+def test_same_seed_same_initial_weights_and_different_seed_different():
+    a = build_model(trial_config("absae", seed=3), stand_in_dataset())
+    b = build_model(trial_config("absae", seed=3), stand_in_dataset())
+    c = build_model(trial_config("absae", seed=4), stand_in_dataset())
+    for (name, pa), pb, pc in zip(a.named_parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.encoder.head[1].weight, c.encoder.head[1].weight)
+
+
+def test_permute_dims_permutes_each_dimension_independently():
+    b, d = 64, 6
+    z = torch.arange(b, dtype=torch.float32)[:, None] * 10 + torch.arange(d)[None, :]
+    permuted = permute_dims(z, torch.Generator().manual_seed(0))
+    rows = []
+    for j in range(d):
+        column = permuted[:, j]
+        assert torch.equal(column.sort().values, z[:, j])           # a permutation of column j
+        rows.append(((column - j) / 10).long())
+    rows = torch.stack(rows, dim=1)                                  # source row of every entry
+    assert not all(torch.equal(rows[:, 0], rows[:, j]) for j in range(1, d))   # independent per column
+    assert (rows[:, 0] != torch.arange(b)).any()
+    assert torch.equal(permuted, permute_dims(z, torch.Generator().manual_seed(0)))
+
+
+def test_mws_log_densities_match_brute_force():
+    torch.manual_seed(0)
+    m, d, n = 5, 3, 1000
+    mean, logvar = torch.randn(m, d, dtype=torch.float64), torch.randn(m, d, dtype=torch.float64) * 0.3
+    z = mean + torch.exp(0.5 * logvar) * torch.randn(m, d, dtype=torch.float64)
+    log_qz, log_prod = mws_log_densities(z, mean, logvar, n)
+    for i in range(m):
+        total, marginals = 0.0, [0.0] * d
+        for j in range(m):
+            dens = [math.exp(-0.5 * (math.log(2 * math.pi) + logvar[j, k].item()
+                                     + (z[i, k].item() - mean[j, k].item()) ** 2 / math.exp(logvar[j, k].item())))
+                    for k in range(d)]
+            total += math.prod(dens)
+            for k in range(d):
+                marginals[k] += dens[k]
+        assert log_qz[i].item() == pytest.approx(math.log(total / (n * m)), rel=1e-9)
+        assert log_prod[i].item() == pytest.approx(sum(math.log(v / (n * m)) for v in marginals), rel=1e-9)
+
+
+def test_gaussian_kl_value():
+    mean = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    logvar = torch.tensor([[0.0, math.log(2.0)], [0.0, 0.0]])
+    expected0 = 0.5 * (1.0 + 0 + (2.0 - 1.0 - math.log(2.0)))
+    torch.testing.assert_close(gaussian_kl(mean, logvar), torch.tensor([expected0, 0.0]))

@@ -1,0 +1,181 @@
+"""Training behaviour of the five models on small generated dSprites data: they learn, resume
+bit-identically, fit their priors at the end of warm-up, and the ReL learns relations."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from test_models_helpers import DSPRITES_V2, stand_in_dataset, trial_config
+from trainables.data import generate_file, load_dataset
+from trainables.errors import WeakdisError
+from trainables.models import MODEL_NAMES, build_model
+
+WEAK_MODELS = ("absae", "mae")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a busy 2-core machine two spinning threads per process slow these
+    small networks down several-fold (measured: ~0.2 s vs 1-6 s per AbsAE step under load)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def sprites(tmp_path_factory):
+    path = generate_file("dsprites", tmp_path_factory.mktemp("models-data") / "dsprites.npz",
+                         version="dsprites:v2", max_images=1200, seed=0)
+    return load_dataset("dsprites:v2", path=path, seed=0)
+
+
+def _supervise(model, ds, tau=270, seed=0):
+    idx = ds.labelled_indices(tau, seed)
+    model.set_supervision(ds.images[idx], ds.factors[idx])
+
+
+def _batches(ds, n, batch_size, seed):
+    g = torch.Generator().manual_seed(seed)
+    return [ds.batch(ds.sample_indices("train", batch_size, g)) for _ in range(n)]
+
+
+def _recon_error(model, x):
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        err = float((model.reconstruct(x) - x).square().mean())
+    model.train(was)
+    return err
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_learns_to_reconstruct(sprites, name):
+    steps = 120
+    model = build_model(trial_config(name, lr=1e-3, latent_dim=8, warmup_steps=60, prior_refit_every=40,
+                                     rel_batch_size=64, seed=1), sprites)
+    if name in WEAK_MODELS:
+        _supervise(model, sprites)
+    test_x = sprites.batch(sprites.splits["test"][:128])
+    untrained = _recon_error(model, test_x)
+    all_black = float(test_x.square().mean())
+    losses = None
+    for step, batch in enumerate(_batches(sprites, steps, 32, seed=2)):
+        losses = model.train_step(batch, step)
+    trained = _recon_error(model, test_x)
+    assert trained < 0.25 * untrained, (untrained, trained)
+    assert trained < all_black, (all_black, trained)   # better than predicting an empty image
+    assert all(v.ndim == 0 and not v.requires_grad and torch.isfinite(v) for v in losses.values())
+    if name in WEAK_MODELS:
+        assert set(losses) == {"recon", "gen", "disc", "rel"}
+        assert model.prior.fitted
+        rep = model.representation(test_x[:16])
+        assert rep["factors"].shape == (16, 3)
+        np.testing.assert_array_equal(
+            rep["factors"].numpy(), model.prior.component_factors[model.prior.predict(rep["codes"])].numpy()
+            if name == "absae" else model.prior.predict_factors(rep["codes"]).numpy())
+
+
+def _train(model, batches, start):
+    for i, batch in enumerate(batches):
+        model.train_step(batch, start + i)
+
+
+@pytest.mark.parametrize("name", ["absae", "mae", "factorvae", "betatcvae"])
+def test_reloaded_model_continues_bit_identically(sprites, name):
+    cfg = trial_config(name, warmup_steps=15, prior_refit_every=8, rel_batch_size=16, lr=1e-3, seed=3)
+    first, second = _batches(sprites, 20, 8, seed=4), _batches(sprites, 10, 8, seed=5)
+    model = build_model(cfg, sprites)
+    if name in WEAK_MODELS:
+        _supervise(model, sprites)
+    _train(model, first, 0)
+    saved = copy.deepcopy(model.state_dict())
+    _train(model, second, 20)
+
+    fresh = build_model(cfg, sprites)
+    if name in WEAK_MODELS:
+        _supervise(fresh, sprites)
+    fresh.load_state_dict(saved)
+    _train(fresh, second, 20)
+    expected, got = model.state_dict(), fresh.state_dict()
+    for key, value in expected["modules"].items():
+        assert torch.equal(value, got["modules"][key]), key
+    assert torch.equal(expected["rng"], got["rng"])
+    if name in WEAK_MODELS:
+        assert got["extra"]["prior_ready"] and bool(fresh.prior.fitted)
+
+
+def test_warmup_fit_and_supervision_errors(sprites):
+    model = build_model(trial_config("absae", warmup_steps=2, rel_batch_size=8), sprites)
+    batch = _batches(sprites, 1, 4, seed=0)[0]
+    model.train_step(batch, 0)
+    assert not model.prior.fitted and "rel" not in model.train_step(batch, 1)
+    with pytest.raises(WeakdisError, match="at step 2.*set_supervision"):
+        model.train_step(batch, 2)
+    few = sprites.labelled_indices(20, 0)
+    with pytest.raises(WeakdisError, match=r"absae prior component \(shape=\d, posX=\d, posY=\d\).*tau=20"):
+        model.set_supervision(sprites.images[few], sprites.factors[few])
+    mae = build_model(trial_config("mae"), sprites)
+    mae.set_supervision(sprites.images[few], sprites.factors[few])   # 20 samples cover each factor's values
+    only_shape_0 = torch.nonzero(sprites.factors[:, 0] == 0).squeeze(1)[:30]
+    with pytest.raises(WeakdisError, match=r"factor 'shape' \(shape=1\).*tau=30"):
+        mae.set_supervision(sprites.images[only_shape_0], sprites.factors[only_shape_0])
+    with pytest.raises(WeakdisError, match=r"expected \[20, 3\]"):
+        model.set_supervision(sprites.images[few], sprites.factors[few][:, :2])
+    # the fit happens at step == warmup_steps, from eval-mode codes of the labelled images
+    _supervise(model, sprites)
+    idx = sprites.labelled_indices(270, 0)
+    model.eval()
+    with torch.no_grad():
+        codes = model.encode(sprites.batch(idx))
+    model.train()
+    losses = model.train_step(batch, 2)
+    assert model.prior.fitted and "rel" in losses
+    comps = sprites.combinations[idx]
+    for c in (0, 13, 26):
+        torch.testing.assert_close(model.prior.means[c], codes[comps == c].mean(0), atol=1e-4, rtol=1e-4)
+
+
+def test_relational_learner_alone_learns_a_fixed_mixture():
+    model = build_model(trial_config("absae", lr=1e-3, rel_batch_size=128, warmup_steps=0, seed=0),
+                        stand_in_dataset(DSPRITES_V2))
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(27, 8, generator=g) * 2.0
+    model.prior.set_parameters(means, 0.05 * torch.eye(8).expand(27, 8, 8))
+    model._prior_ready = True
+    table = torch.as_tensor(model.relation_targets())
+
+    def accuracy() -> float:
+        gen = torch.Generator().manual_seed(1)
+        start, relation = torch.randint(27, (2000,), generator=gen), torch.randint(5, (2000,), generator=gen)
+        with torch.no_grad():
+            out = model.relational_model(model.prior.sample(2000, start, gen), relation)
+        return float((model.prior.predict(out) == table[relation, start]).float().mean())
+
+    before = accuracy()
+    for _ in range(250):
+        model.relational_step()
+    after = accuracy()
+    assert before < 0.2 and after > 0.97, (before, after)
+    # numpy in, numpy out, same numbers as the torch path
+    z = model.prior.sample(5, torch.arange(5), g)
+    with torch.no_grad():
+        torch_out = model.relational_model(z, torch.tensor([0, 1, 2, 3, 4]))
+    numpy_out = model.relational_model_numpy(z.numpy(), np.array([0, 1, 2, 3, 4]))
+    assert isinstance(numpy_out, np.ndarray)
+    np.testing.assert_allclose(numpy_out, torch_out.numpy(), atol=1e-6)
+    np.testing.assert_allclose(model.relational_model(z.numpy(), 2), model.relational_model_numpy(z.numpy(), np.full(5, 2)))
+
+
+@pytest.mark.parametrize("name", ["absae", "betatcvae"])
+def test_bf16_precision_trains_with_float32_losses(sprites, name):
+    model = build_model(trial_config(name, precision="bf16", warmup_steps=1, rel_batch_size=8), sprites)
+    if name in WEAK_MODELS:
+        _supervise(model, sprites)
+    for step, batch in enumerate(_batches(sprites, 3, 8, seed=0)):
+        losses = model.train_step(batch, step)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    assert model.encode(batch).dtype == torch.float32
