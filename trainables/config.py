@@ -32,7 +32,7 @@ class TrialConfig:
     gamma: float = 1.0
     tau: int = 1000
     alpha: float = 0.5
-    warmup_steps: int = 500
+    warmup_steps: int = 200               # AbsAE / M-AE: steps before the mixture prior is fitted
     eval_every: int = 1000
     eval_points: int = 2000
     seed: int = 0
