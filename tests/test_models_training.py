@@ -54,9 +54,12 @@ def _recon_error(model, x):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_learns_to_reconstruct(sprites, name):
-    steps = 120
+    # The adversarial models get beta = 0.1 (the modular paper's value) and a few more steps: their
+    # prior term slows reconstruction down early on.
+    weak = name in WEAK_MODELS
+    steps = 150 if weak else 120
     model = build_model(trial_config(name, lr=1e-3, latent_dim=8, warmup_steps=60, prior_refit_every=40,
-                                     rel_batch_size=64, seed=1), sprites)
+                                     rel_batch_size=64, seed=1, beta=0.1 if weak else 1.0), sprites)
     if name in WEAK_MODELS:
         _supervise(model, sprites)
     test_x = sprites.batch(sprites.splits["test"][:128])
