@@ -145,3 +145,12 @@ def test_gaussian_kl_value():
     logvar = torch.tensor([[0.0, math.log(2.0)], [0.0, 0.0]])
     expected0 = 0.5 * (1.0 + 0 + (2.0 - 1.0 - math.log(2.0)))
     torch.testing.assert_close(gaussian_kl(mean, logvar), torch.tensor([expected0, 0.0]))
+
+
+def test_importing_models_does_not_import_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, trainables.models; print(any(m == 'ray' or m.startswith('ray.') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
