@@ -158,6 +158,10 @@ def test_writes_history_metrics_json_and_checkpoint(stand_ins, tmp_path):
     cfg, state = load_checkpoint(tmp_path / "checkpoint")
     assert cfg == tiny_config()
     assert state["step"] == 40 and len(state["history"]) == 2
+    # a fresh trial in the same directory starts a fresh history
+    train(tiny_config(steps=20), out_dir=tmp_path)
+    with (tmp_path / "history.csv").open() as handle:
+        assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [20]
 
 
 def test_training_lowers_reconstruction_error_below_the_untrained_model(stand_ins):

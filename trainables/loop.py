@@ -254,6 +254,8 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     start_step = 0
     train_seconds = 0.0
 
+    if resume_from is None and out_path is not None and is_main:
+        (out_path / "history.csv").unlink(missing_ok=True)   # a fresh trial in a reused directory
     if resume_from is not None:
         saved_cfg, state = load_checkpoint(resume_from, map_location=device)
         _check_resumable(saved_cfg, cfg, resume_from)

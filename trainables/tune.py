@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -58,8 +59,11 @@ def trial_function(config: dict[str, Any]) -> None:
         checkpoint = ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.tune.report(dict(metrics), checkpoint=checkpoint)
 
-    train(cfg, out_dir=_trial_dir(), report=report, checkpoint_dir=work / "checkpoint",
-          resume_from=resume_from)
+    try:
+        train(cfg, out_dir=_trial_dir(), report=report, checkpoint_dir=work / "checkpoint",
+              resume_from=resume_from)
+    finally:  # Tune has persisted every reported checkpoint by now
+        _remove(work, resume_from)
 
 
 def _trial_dir() -> str | None:
@@ -96,7 +100,16 @@ def train_worker_loop(config: dict[str, Any]) -> None:
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         ray.train.report(dict(metrics), checkpoint=checkpoint)
 
-    train(cfg, report=report, checkpoint_dir=work / "checkpoint", resume_from=resume_from)
+    try:
+        train(cfg, report=report, checkpoint_dir=work / "checkpoint", resume_from=resume_from)
+    finally:
+        _remove(work, resume_from)
+
+
+def _remove(*directories: str | Path | None) -> None:
+    for directory in directories:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _forwarding_callback(items: Any) -> Any:
