@@ -81,10 +81,15 @@ def latest_run(storage: str, config_name: str) -> str:
 # -- Ray ----------------------------------------------------------------------------------------------
 
 
-def start_ray(address: str | None) -> bool:
+def start_ray(address: str | None, threads_per_trial: int = 1) -> bool:
     """Connect to ``address`` (e.g. ``auto``) or start a quiet local Ray sized to this machine.
     Returns True when this call initialised Ray (the caller then shuts it down), False when the
-    process was already connected (a notebook, a test session)."""
+    process was already connected (a notebook, a test session).
+
+    Trial processes get ``OMP_NUM_THREADS = threads_per_trial`` (the CPUs each trial is given):
+    Ray sets it only when the driver's environment does not, and torch threads beyond a trial's
+    share make concurrent trials spin against each other.
+    """
     import ray
 
     # Checkpoint retention forces a state snapshot per checkpoint; Tune warns about it every time.
@@ -92,11 +97,12 @@ def start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    runtime_env = {"env_vars": {"OMP_NUM_THREADS": str(max(1, threads_per_trial))}}
     if address:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, runtime_env=runtime_env)
     else:
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
+                 log_to_driver=False, runtime_env=runtime_env)
     return True
 
 
@@ -340,7 +346,7 @@ def run_sweep(
     if not is_remote(run_uri) and (Path(run_uri) / SWEEP_FILE).exists():
         raise WeakdisError(f"run {run_uri} exists already; pass --resume to continue it or another --name")
     trainable = build_trainable(config, function)
-    started = start_ray(address)
+    started = start_ray(address, threads_per_trial=int(config.resources.cpus))
     try:
         write_sweep_file(config, run_uri)
         print(f"weakdis sweep: {total_trials(config)} trials of {', '.join(f.model for f in config.models)} "
@@ -374,7 +380,7 @@ def resume_sweep(
     if not tune.Tuner.can_restore(run_uri):
         raise WeakdisError(f"--resume: {run_uri} holds no Tune experiment state to restore")
     trainable = build_trainable(config, function)
-    started = start_ray(address)
+    started = start_ray(address, threads_per_trial=int(config.resources.cpus))
     try:
         print(f"weakdis sweep: resuming {run_uri}", file=stream, flush=True)
         with _classic_progress_table():

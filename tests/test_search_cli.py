@@ -82,3 +82,12 @@ def test_bad_storage_scheme(tmp_path, capsys):
     assert main(["sweep", str(write(tmp_path, GOOD)), "--storage", "ftp://host/x"]) == 1
     assert "storage='ftp://host/x' is invalid; expected a local path, s3://bucket/path or gs://bucket/path" in \
         capsys.readouterr().err
+
+
+def test_importing_the_dispatcher_does_not_import_ray():
+    code = "import sys, search, search.cli, search.schema; print('ray' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
+    from search import load_sweep_config, run_sweep
+
+    assert run_sweep.__module__ == "search.runner" and load_sweep_config.__module__ == "search.schema"

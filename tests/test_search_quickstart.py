@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -31,16 +32,29 @@ def test_readme_quickstart_sweep(tmp_path):
     command = readme_sweep_command()
     env = {**os.environ, "WEAKDIS_DATA": str(tmp_path / "cache"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    log = tmp_path / "quickstart.log"
     started = time.monotonic()
-    run = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    # Output goes to a file, not a pipe: Ray's helper processes inherit the descriptors, and a pipe
+    # would stay open as long as any of them lives. The process group is killed whatever happens.
+    with open(log, "w") as out:
+        sweep = subprocess.Popen(["bash", "-c", command], cwd=tmp_path, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode = sweep.wait(timeout=600)
+        finally:
+            try:
+                os.killpg(sweep.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     seconds = time.monotonic() - started
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    output = log.read_text()
+    assert returncode == 0, output[-5000:]
     run_dirs = [p for p in (tmp_path / "runs").iterdir() if p.name.startswith("quickstart-")]
     assert len(run_dirs) == 1
     run_dir = run_dirs[0]
-    assert f"Results: {run_dir}" in run.stdout
-    assert "Best trade-off trials" in run.stdout
-    assert "== Status ==" in run.stdout and "recon_error" in run.stdout  # the Tune progress table
+    assert f"Results: {run_dir}" in output
+    assert "Best trade-off trials" in output
+    assert "== Status ==" in output and "recon_error" in output  # the Tune progress table
     results = pd.read_parquet(run_dir / "results.parquet")
     assert len(results) >= 6
     assert {"absae", "betavae"} <= set(results["model"])
