@@ -246,3 +246,13 @@ def test_device_names_are_checked():
 def test_unknown_config_key_is_an_error_naming_it():
     with pytest.raises(WeakdisError, match="unknown key 'stpes'"):
         TrialConfig.from_dict({"stpes": 3})
+
+
+def test_the_loop_imports_without_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, trainables, trainables.loop, trainables.train_cli, trainables.images; "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
