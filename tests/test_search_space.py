@@ -190,3 +190,15 @@ def test_sweep_searcher_passes_finished_through():
     cfg = config()
     searcher = SweepSearcher({arm: Exhausted() for arm in cfg.arms}, cfg, seeds=cfg.seeds)
     assert searcher.suggest("t0") == Searcher.FINISHED
+
+
+def test_persistent_optuna_storage_holds_one_study_per_arm(tmp_path):
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    cfg = config(searcher={"kind": "optuna", "sampler": "random", "seed": 0, "storage": url}, seeds=[0])
+    searcher = build_searcher(cfg, study_name="run1")
+    trials = run_to_end(searcher, 4)
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(url))
+    assert names == ["run1-absae", "run1-betavae"]
+    stored = optuna.load_study(study_name="run1-absae", storage=url)
+    assert [t.params["beta"] for t in stored.trials] == [t["beta"] for t in trials if t["model"] == "absae"]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in stored.trials)
