@@ -62,7 +62,7 @@ def test_readme_quickstart_sweep(tmp_path):
     assert len(finished) >= 5, results[["trial_id", "status", "error"]].to_string()
     for column in ("dci", "recon_error", "mig", "sap"):
         assert all(math.isfinite(v) for v in finished[column]), column
-    assert ((finished["recon_error"] > 0) & (finished["recon_error"] < 0.25)).all()
+    assert ((finished["recon_error"] > 0) & (finished["recon_error"] < 0.1)).all()  # an untrained decoder (all 0.5) scores 0.25
     assert ((finished["dci"] >= 0) & (finished["dci"] <= 1)).all()
     assert (finished["step"] == finished["steps"]).all()
     history = pd.read_parquet(run_dir / "history.parquet")
