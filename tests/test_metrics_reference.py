@@ -233,8 +233,8 @@ DCI_CASES = [
     ("mixed", "small", 300),
     ("noise", "small", 300),
     ("extra", "small", 300),
-    ("mixed", "dsprites", 80),
-    ("extra", "shapes3d", 70),
+    ("mixed", "dsprites", 60),
+    ("extra", "shapes3d", 50),
 ]
 
 
