@@ -220,15 +220,20 @@ def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
     return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config)
 
 
+def remote_filesystem(uri: str):
+    """(pyarrow filesystem, path inside it) of an s3:// / gs:// URI."""
+    import pyarrow.fs as pafs
+
+    return pafs.FileSystem.from_uri(uri)
+
+
 # -- sweep.yaml ---------------------------------------------------------------------------------------
 
 
 def write_sweep_file(config: SweepConfig, run_uri: str) -> None:
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
     if is_remote(run_uri):
-        import pyarrow.fs as pafs
-
-        filesystem, path = pafs.FileSystem.from_uri(run_uri)
+        filesystem, path = remote_filesystem(run_uri)
         filesystem.create_dir(path, recursive=True)
         with filesystem.open_output_stream(f"{path}/{SWEEP_FILE}") as stream:
             stream.write(text.encode())
@@ -239,9 +244,7 @@ def write_sweep_file(config: SweepConfig, run_uri: str) -> None:
 
 def read_sweep_file(run_uri: str) -> SweepConfig:
     if is_remote(run_uri):
-        import pyarrow.fs as pafs
-
-        filesystem, path = pafs.FileSystem.from_uri(run_uri)
+        filesystem, path = remote_filesystem(run_uri)
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / SWEEP_FILE
             try:
@@ -269,7 +272,7 @@ def collect_results(run_uri: str):
         return results
     import pyarrow.fs as pafs
 
-    filesystem, path = pafs.FileSystem.from_uri(run_uri)
+    filesystem, path = remote_filesystem(run_uri)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "run"
         pafs.copy_files(path, str(local), source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())

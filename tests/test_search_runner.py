@@ -131,6 +131,25 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(ray_session, tmp_path)
             if row.status == "finished"} == before
 
 
+def test_results_of_a_remote_run_are_collected_locally_and_uploaded(ray_session, tmp_path, monkeypatch):
+    import pyarrow.fs as pafs
+
+    from search import runner
+
+    run_sweep(sweep_config(num_samples=2), storage=str(tmp_path), name="bucket-run", function=make_trainable(),
+              stream=io.StringIO())
+    run_dir = tmp_path / "bucket-run"
+    for name in runner.RESULT_FILES:
+        (run_dir / name).unlink()
+    # s3://bucket/bucket-run resolves to the local run directory through a local filesystem
+    monkeypatch.setattr(runner, "remote_filesystem", lambda uri: (pafs.LocalFileSystem(), str(run_dir)))
+    results = runner.collect_results("s3://bucket/bucket-run")
+    assert len(results) == 2 and (results["status"] == "finished").all()
+    for name in runner.RESULT_FILES:
+        assert (run_dir / name).is_file()
+    assert sorted(pd.read_parquet(run_dir / "results.parquet")["trial_id"]) == sorted(results["trial_id"])
+
+
 def test_a_killed_worker_is_retried_from_its_checkpoint(ray_session, tmp_path):
     marker = tmp_path / "crashed"
     config = sweep_config(num_samples=1, models={"absae": BASE["models"]["absae"]}, failure={"max_failures": 1},
