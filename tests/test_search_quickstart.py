@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART_SECONDS = 240  # the target is ~2.5 minutes on 2 idle cores; the margin absorbs a busy CI box
+QUICKSTART_SECONDS = 300  # ~1m45 on 2 busy cores; a guard against pathological slowdowns (e.g. thread oversubscription)
 
 
 def readme_sweep_command() -> str:
