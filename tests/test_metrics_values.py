@@ -291,3 +291,15 @@ def test_constant_factor_is_skipped_with_a_warning(data):
     assert scores == sap(codes[:500], factors[:500], codes[500:800], factors[500:800], random_state=0)
     with pytest.raises(ValueError, match="every factor is constant"):
         mig(codes, np.zeros((codes.shape[0], 2), dtype=int), random_state=0)
+
+
+def test_metrics_import_neither_trainables_search_ray_nor_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, analysis.metrics; "
+        "print(sorted(m for m in ('trainables', 'search', 'ray', 'torch') if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
