@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
 from analysis.metrics import dci, mig, modularity_explicitness, sap
 from analysis.metrics.synthetic import (

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-RandomStateLike = "int | np.random.RandomState"
 
 
 def as_random_state(random_state: Any) -> np.random.RandomState:

@@ -9,7 +9,7 @@ A *modular prior* (M-AE) has ``priors`` (one mixture per factor, over its partit
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
