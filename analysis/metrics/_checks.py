@@ -21,7 +21,10 @@ def as_random_state(random_state: Any) -> np.random.RandomState:
 
 def _to_numpy(array: Any) -> np.ndarray:
     if hasattr(array, "detach"):  # torch tensors, without importing torch
-        array = array.detach().cpu().numpy()
+        array = array.detach().cpu()
+        if str(array.dtype) in ("torch.bfloat16", "torch.float16"):  # numpy has no bfloat16
+            array = array.float()
+        array = array.numpy()
     return np.asarray(array)
 
 
