@@ -99,27 +99,20 @@ def _reference(config, monkeypatch):
     return train(TrialConfig.from_dict(config))
 
 
-def test_function_trainable_reports_every_objective_with_a_checkpoint(local_ray, monkeypatch):
-    from trainables.tune import with_trial_resources
-
-    result = _run(with_trial_resources(cpus=1), {**TRIAL, "trial_label": "tiny"}, local_ray, "plain")
-    assert result.error is None
-    history = result.metrics_dataframe
-    assert list(history["step"]) == [20, 40]
-    for key in METRIC_KEYS + ("train_seconds", "loss_recon"):
-        assert key in history.columns
-    assert result.checkpoint is not None
-    expected = _reference(TRIAL, monkeypatch).metrics
-    assert result.metrics["recon_error"] == pytest.approx(expected["recon_error"], rel=1e-4)
-
-
 def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_ray, tmp_path, monkeypatch):
     from trainables.tune import with_trial_resources
 
-    config = {**TRIAL, "extra": {"crash_at": 30, "crash_marker": str(tmp_path / "crashed")}}
+    # the first attempt crashes at step 30, after the checkpoint of step 20; Tune restores it once
+    config = {**TRIAL, "trial_label": "tiny", "extra": {"crash_at": 30, "crash_marker": str(tmp_path / "crashed")}}
     result = _run(with_trial_resources(cpus=1), config, local_ray, "restored", max_failures=1)
     assert (tmp_path / "crashed").exists() and result.error is None
-    assert result.metrics["step"] == 40
+    assert result.metrics["step"] == 40 and result.checkpoint is not None
+    history = result.metrics_dataframe
+    # depending on when Tune's progress file was flushed it keeps the first attempt's row of step 20
+    assert list(history["step"])[-1] == 40 and set(history["step"]) <= {20, 40}
+    for key in METRIC_KEYS + ("train_seconds", "loss_recon"):   # every objective in every report
+        assert key in history.columns
+    assert history["recon_error"].notna().all() and history["loss_recon"].notna().all()
     # the restored trial resumed at step 20's checkpoint: same numbers as an uninterrupted trial
     expected = _reference(config, monkeypatch).metrics
     assert result.metrics["recon_error"] == pytest.approx(expected["recon_error"], rel=1e-4)
