@@ -96,7 +96,9 @@ def _reference(config, monkeypatch):
     monkeypatch.setattr("trainables.loop.load_trial_dataset",
                         lambda cfg, device: standins.TinyDataset(seed=cfg.seed, device=str(device)))
     monkeypatch.setattr("trainables.loop.build_trial_model", lambda cfg, dataset: DistributedTinyModel(cfg))
-    return train(TrialConfig.from_dict(config))
+    from trainables.tune import trial_config_from
+
+    return train(trial_config_from(config))
 
 
 def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_ray, tmp_path, monkeypatch):
