@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
 import test_loop_training as standins  # noqa: E402
-from trainables import TrialConfig, train  # noqa: E402
+from trainables import train  # noqa: E402
 from trainables.evaluation import METRIC_KEYS  # noqa: E402
 
 pytestmark = pytest.mark.ray
