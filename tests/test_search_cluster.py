@@ -74,13 +74,22 @@ DRIVER = textwrap.dedent("""
     from search.runner import run_sweep
     from search.schema import parse_sweep_config
 
+    BARRIER = sys.argv[2] + "-barrier"
+
     def trainable(config):
-        import time
+        import os, time, uuid
         import ray
         from ray import tune
         node = ray.get_runtime_context().get_node_id()
+        # The first two trials wait for each other: with one CPU per node, two trials can only run at
+        # once when the second node takes one, so the sweep cannot quietly run everything on the head.
+        os.makedirs(BARRIER, exist_ok=True)
+        open(os.path.join(BARRIER, uuid.uuid4().hex), "w").close()
+        deadline = time.time() + 90
+        while len(os.listdir(BARRIER)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
         for step in (1, 2):
-            time.sleep(1.5)
+            time.sleep(0.5)
             tune.report({"step": step, "dci": config["beta"] / 10, "recon_error": 1.0 / step, "node": node})
 
     ray.init(address=sys.argv[1], log_to_driver=False)
