@@ -104,3 +104,12 @@ def test_missing_combination_uses_the_closest_present_one():
     obs = ds.sample_observations_from_factors(np.array([[1, 0, 1], [2, 2, 1]]), np.random.RandomState(0))
     assert obs[0, 0, 0, 0] == 1          # (1,0,1) agrees most with (0,0,1)
     assert obs[1, 0, 0, 0] == 0          # (2,2,1) agrees most with (2,2,2)
+
+
+def test_data_seed_fixes_the_rows_while_the_trial_seed_moves_the_splits(small_dsprites):
+    first = load_dataset("dsprites:v2", small_dsprites, seed=0, max_images=200, data_seed=5)
+    second = load_dataset("dsprites:v2", small_dsprites, seed=1, max_images=200, data_seed=5)
+    assert torch.equal(first.all_factors, second.all_factors)
+    assert not torch.equal(first.splits["train"], second.splits["train"])
+    other_rows = load_dataset("dsprites:v2", small_dsprites, seed=0, max_images=200, data_seed=6)
+    assert not torch.equal(first.all_factors, other_rows.all_factors)

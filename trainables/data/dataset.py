@@ -226,13 +226,17 @@ def load_dataset(
     seed: int = 0,
     max_images: int | None = None,
     generate_images: int | None = None,
+    data_seed: int | None = None,
 ) -> WeakDataset:
     """Load a version's images from an official-format file into memory.
 
     ``path=None`` uses the cache ($WEAKDIS_DATA, default ~/.cache/weakdis): a generated file of
     ``generate_images`` of the version's rows (seeded by ``seed``; None = all of them), made once.
     ``max_images`` keeps a seeded random subset of the selected rows (None = all).
+    ``data_seed`` seeds which rows are generated and kept (None = ``seed``); ``seed`` seeds the
+    splits. Trials of one sweep share ``data_seed`` so that every seed sees the same images.
     """
+    rows_seed = seed if data_seed is None else data_seed
     spec = version if isinstance(version, VersionSpec) else get_version(version)
     target = resolve_device(device)
     if max_images is not None and int(max_images) < 1:
@@ -240,7 +244,7 @@ def load_dataset(
     if path is None:
         from trainables.data.generate import cached_file
 
-        path = cached_file(spec.dataset, version=spec.name, max_images=generate_images, seed=seed)
+        path = cached_file(spec.dataset, version=spec.name, max_images=generate_images, seed=rows_seed)
     contents = read_labels(path, spec.dataset)
     keep, factors = spec.select(contents.classes)
     positions = np.flatnonzero(keep)
@@ -250,7 +254,7 @@ def load_dataset(
             "expected a file holding that version's rows"
         )
     if max_images is not None and max_images < len(positions):
-        pick = np.sort(np.random.default_rng(seed).choice(len(positions), size=int(max_images), replace=False))
+        pick = np.sort(np.random.default_rng(rows_seed).choice(len(positions), size=int(max_images), replace=False))
         positions, factors = positions[pick], factors[pick]
     images = torch.from_numpy(read_images(contents, positions, channels_first=True))
     if spec.dataset == "dsprites" and len(images) and int(images.max()) > 1:
