@@ -163,6 +163,7 @@ class WeakdisModel(nn.Module):
         self._pending_rng_state: Tensor | None = None
         self._synced = False
         self._networks_compiled = False
+        self._channels_last = False
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
@@ -184,8 +185,7 @@ class WeakdisModel(nn.Module):
         self._networks_compiled = True
 
     def _finish_init(self) -> None:
-        """Channels-last conv weights (fast BatchNorm/conv kernels on GPUs) and the optimisers."""
-        self.to(memory_format=torch.channels_last)
+        """Hook run at the end of a subclass's __init__ (memory format is chosen per device later)."""
 
     # ---- device, RNG, precision --------------------------------------------------------------
     @property
@@ -218,7 +218,15 @@ class WeakdisModel(nn.Module):
     def prepare_images(self, x: Tensor) -> Tensor:
         if x.dtype == torch.uint8:
             raise WeakdisError(f"{self.name}: got uint8 images; expected float images in [0, 1]")
-        return x.contiguous(memory_format=torch.channels_last)
+        if x.is_cuda:
+            # Channels-last conv weights and inputs give the fast BatchNorm / conv kernels on GPUs
+            # (DESIGN.md section 8); on CPUs they cost ~2.7x, so CPU tensors stay contiguous.
+            # Converting parameters in place keeps the optimisers' references valid.
+            if not self._channels_last:
+                self.to(memory_format=torch.channels_last)
+                self._channels_last = True
+            return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous()
 
     # ---- optimisation ------------------------------------------------------------------------
     def _sync_start(self) -> None:

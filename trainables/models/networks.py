@@ -68,7 +68,7 @@ class Decoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.head(z).reshape(-1, self.channels, FEATURE_SIZE, FEATURE_SIZE)
-        return self.features(h.contiguous(memory_format=torch.channels_last))
+        return self.features(h.contiguous(memory_format=torch.channels_last) if h.is_cuda else h)
 
 
 class MLP(nn.Module):
