@@ -42,7 +42,7 @@ class WeakConfig(ModelConfig):
     disc_lr: float | None = None            # None = lr
     rel_batch_size: int = 128
     warmup_steps: int = 500
-    prior_refit_every: int = 0              # 0 = fit once, at the end of warm-up
+    prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once
     # extras (TrialConfig.extra)
     min_component_samples: int | None = None   # below this a component's covariance is shrunk; None = D + 1
     covariance_floor: float = 1e-4             # added to every covariance diagonal
