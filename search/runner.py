@@ -349,22 +349,14 @@ def run_sweep(
     if not is_remote(run_uri) and (Path(run_uri) / SWEEP_FILE).exists():
         raise WeakdisError(f"run {run_uri} exists already; pass --resume to continue it or another --name")
     trainable = build_trainable(config, function)
-    started = start_ray(address, threads_per_trial=int(config.resources.cpus))
-    try:
+
+    def start() -> Any:
         write_sweep_file(config, run_uri)
         print(f"weakdis sweep: {total_trials(config)} trials of {', '.join(f.model for f in config.models)} "
               f"on {', '.join(config.datasets)}; run directory {run_uri}", file=stream, flush=True)
-        with _classic_progress_table():
-            tuner = build_tuner(config, storage_uri, name, trainable)
-            tuner.fit()
-    finally:
-        if started:
-            import ray
+        return build_tuner(config, storage_uri, name, trainable)
 
-            ray.shutdown()
-    results = collect_results(run_uri)
-    summary(results, config, run_uri, stream)
-    return SweepOutcome(run_uri, len(results), results)
+    return _fit_and_collect(config, run_uri, address, stream, start)
 
 
 def resume_sweep(
@@ -383,12 +375,22 @@ def resume_sweep(
     if not tune.Tuner.can_restore(run_uri):
         raise WeakdisError(f"--resume: {run_uri} holds no Tune experiment state to restore")
     trainable = build_trainable(config, function)
+
+    def restore() -> Any:
+        print(f"weakdis sweep: resuming {run_uri}", file=stream, flush=True)
+        return tune.Tuner.restore(run_uri, trainable=trainable, resume_unfinished=True, resume_errored=False)
+
+    return _fit_and_collect(config, run_uri, address, stream, restore)
+
+
+def _fit_and_collect(config: SweepConfig, run_uri: str, address: str | None, stream: TextIO,
+                     make_tuner: Callable[[], Any]) -> SweepOutcome:
+    """Start (or join) Ray, fit the tuner that ``make_tuner`` builds, stop a Ray this call started,
+    then collect and summarise the run's results."""
     started = start_ray(address, threads_per_trial=int(config.resources.cpus))
     try:
-        print(f"weakdis sweep: resuming {run_uri}", file=stream, flush=True)
         with _classic_progress_table():
-            tuner = tune.Tuner.restore(run_uri, trainable=trainable, resume_unfinished=True, resume_errored=False)
-            tuner.fit()
+            make_tuner().fit()
     finally:
         if started:
             import ray

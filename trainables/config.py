@@ -107,6 +107,18 @@ class TrialConfig:
             fail("data_images", "an integer >= 1 or null")
 
 
+def parse_bool(value: Any) -> bool:
+    """``true/false``, ``yes/no``, ``on/off``, ``1/0`` (any case) or a bool; ValueError otherwise."""
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    return bool(value)
+
+
 def _coerce(name: str, value: Any, spec: dataclasses.Field, source: str) -> Any:
     """Turn strings from ``--set key=value`` and YAML numbers into the field's type."""
     annotation = str(spec.type)
@@ -120,14 +132,7 @@ def _coerce(name: str, value: Any, spec: dataclasses.Field, source: str) -> Any:
                 raise TypeError
             return dict(value)
         if annotation.startswith("bool"):
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            return bool(value)
+            return parse_bool(value)
         if annotation.startswith("int"):
             if isinstance(value, str) and value.strip().lower() in ("none", "null") and "None" in annotation:
                 return None

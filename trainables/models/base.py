@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
+from trainables.config import parse_bool
 from trainables.errors import WeakdisError
 from trainables.models.parallel import average_gradients, broadcast_module, world_size
 
@@ -95,14 +96,7 @@ def _coerce_extra(key: str, value: Any, hint: Any, model_name: str) -> Any:
         raise WeakdisError(f"trial config extra: {key} for model {model_name!r} must not be null")
     try:
         if base is bool:
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            return bool(value)
+            return parse_bool(value)
         if base is int:
             number = float(value)
             if isinstance(value, bool) or number != int(number):

@@ -53,7 +53,20 @@ def check_coverage(
         )
 
 
-class GaussianMixturePrior(nn.Module):
+class _NumpyViews:
+    """numpy copies of a mixture's means, covariances and component factors (for the metrics)."""
+
+    def numpy_means(self) -> np.ndarray:
+        return self.means.detach().float().cpu().numpy()
+
+    def numpy_covariances(self) -> np.ndarray:
+        return self.covariances.detach().float().cpu().numpy()
+
+    def numpy_component_factors(self) -> np.ndarray:
+        return self.component_factors.detach().cpu().numpy()
+
+
+class GaussianMixturePrior(_NumpyViews, nn.Module):
     """Equal-weight Gaussian mixture, one component per row of ``component_factors [C, K]``."""
 
     def __init__(
@@ -93,15 +106,6 @@ class GaussianMixturePrior(nn.Module):
     def fitted(self) -> bool:
         """Whether the parameters were fitted or set (a host read: not for the training step)."""
         return bool(self.fitted_flag)
-
-    def numpy_means(self) -> np.ndarray:
-        return self.means.detach().float().cpu().numpy()
-
-    def numpy_covariances(self) -> np.ndarray:
-        return self.covariances.detach().float().cpu().numpy()
-
-    def numpy_component_factors(self) -> np.ndarray:
-        return self.component_factors.detach().cpu().numpy()
 
     # ---- fitting -----------------------------------------------------------------------------
     def set_parameters(self, means: Tensor, covariances: Tensor) -> None:
@@ -214,7 +218,7 @@ def estimate_mixture(
     return means, covariances
 
 
-class ModularPrior(nn.Module):
+class ModularPrior(_NumpyViews, nn.Module):
     """M-AE's prior: code partition ``slices[k]`` follows ``priors[k]``, a mixture over factor k's values.
 
     The product of the per-factor equal-weight mixtures is itself an equal-weight mixture over all
@@ -265,15 +269,6 @@ class ModularPrior(nn.Module):
     @property
     def covariances(self) -> Tensor:
         return _block_diagonal([p.covariances[self.component_factors[:, k]] for k, p in enumerate(self.priors)])
-
-    def numpy_means(self) -> np.ndarray:
-        return self.means.detach().float().cpu().numpy()
-
-    def numpy_covariances(self) -> np.ndarray:
-        return self.covariances.detach().float().cpu().numpy()
-
-    def numpy_component_factors(self) -> np.ndarray:
-        return self.component_factors.detach().cpu().numpy()
 
     @torch.no_grad()
     def fit(self, codes: Tensor, factors: Tensor) -> None:
