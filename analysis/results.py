@@ -38,7 +38,7 @@ STATUSES = ("finished", "failed", "stopped_early", "running", "pending")
 METRIC_COLUMNS = (
     "recon_error", "dci", "dci_disentanglement", "dci_completeness", "dci_informativeness",
     "mig", "sap", "clustering_accuracy", "accepted_ratio", "relation_accuracy",
-    "raw_dci", "raw_mig", "raw_sap",
+    "raw_dci", "raw_mig", "raw_sap", "relation_accepted_ratio",
 )
 # Trial config keys whose type is fixed (trainables.config.TrialConfig); others are inferred.
 INTEGER_CONFIG_KEYS = (

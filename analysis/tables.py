@@ -195,8 +195,7 @@ def clustering_table(results: pd.DataFrame, published_rows: bool = True) -> pd.D
 def relations_by_depth_table(results: pd.DataFrame, published_rows: bool = True) -> pd.DataFrame:
     """Relational Table 5: ReL relation accuracy by alpha and depth (``relation_depth``) for AbsAE.
 
-    The run reports no accepted ratio for relations unless its trials add a
-    ``relation_accepted_ratio`` column; the AR column is then empty.
+    AR is the trials' ``relation_accepted_ratio`` (empty for runs made before it was reported).
     """
     return _grid_table(results, "relation_depth", {"ACC": "relation_accuracy", "AR": "relation_accepted_ratio"},
                        published.RELATIONS, published_rows)

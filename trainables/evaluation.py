@@ -34,7 +34,7 @@ METRIC_KEYS = (
     "dci", "dci_disentanglement", "dci_completeness", "dci_informativeness",
     "mig", "sap",
     "raw_dci", "raw_mig", "raw_sap",
-    "clustering_accuracy", "accepted_ratio", "relation_accuracy",
+    "clustering_accuracy", "accepted_ratio", "relation_accuracy", "relation_accepted_ratio",
 )
 
 _warned: set[str] = set()
@@ -151,12 +151,14 @@ def _relational_callable(model: torch.nn.Module, device: torch.device) -> Callab
 
 def weak_metrics(model: torch.nn.Module, raw_codes: np.ndarray, true_factors: np.ndarray,
                  cfg: TrialConfig, device: torch.device) -> dict[str, float]:
-    """clustering_accuracy, accepted_ratio and relation_accuracy of a model with a fitted prior.
+    """clustering_accuracy, accepted_ratio, relation_accuracy and relation_accepted_ratio of a model
+    with a fitted prior.
 
     Labels are the true relevant-factor values [n, K], which both a single mixture (through its
     ``component_factors``) and a modular prior compare with their components.
     """
-    out = {"clustering_accuracy": math.nan, "accepted_ratio": math.nan, "relation_accuracy": math.nan}
+    out = {"clustering_accuracy": math.nan, "accepted_ratio": math.nan, "relation_accuracy": math.nan,
+           "relation_accepted_ratio": math.nan}
     prior = getattr(model, "prior", None)
     if prior is None:
         return out
@@ -174,6 +176,7 @@ def weak_metrics(model: torch.nn.Module, raw_codes: np.ndarray, true_factors: np
                           cfg.relation_depth, cfg.alpha, cfg.eval_points, cfg.seed)
         if result is not None:
             out["relation_accuracy"] = float(result["accuracy"])
+            out["relation_accepted_ratio"] = float(result["accepted_ratio"])
     return out
 
 
