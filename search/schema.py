@@ -200,11 +200,15 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     return parse_sweep_config(data, source=source, default_name=path.stem)
 
 
+# The papers' trade-off (Figure 5): disentanglement up, reconstruction error down.
+DEFAULT_OBJECTIVES = {"dci": "max", "recon_error": "min"}
+
+
 def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name: str = "sweep") -> SweepConfig:
     """Validate plain data (a parsed YAML mapping) into a :class:`SweepConfig`."""
     root = _mapping(data, source, "the top level")
     _check_keys(root, TOP_LEVEL_KEYS, source, "the top level")
-    for required in ("dataset", "models", "objectives"):
+    for required in ("dataset", "models"):
         if required not in root:
             raise WeakdisError(f"{source}: missing key {required!r} at the top level")
 
@@ -213,7 +217,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
     fixed = _trial_keys(root.get("fixed") or {}, source, "fixed")
     space = _space(root.get("space") or {}, source, "space")
     models = _models(root["models"], source)
-    objectives = _objectives(root["objectives"], source)
+    objectives = _objectives(root.get("objectives", DEFAULT_OBJECTIVES), source)
     searcher = _section(root.get("searcher"), SearcherConfig, source, "searcher")
     scheduler = _section(root.get("scheduler"), SchedulerConfig, source, "scheduler")
     budget = _section(root.get("budget"), BudgetConfig, source, "budget")

@@ -108,7 +108,7 @@ def test_paper_configs_shapes():
         (lambda: parse(seeds=[0, 0]), "seeds=[0, 0] repeats a seed"),
         (lambda: parse({"resources.workers": 0}), "resources.workers=0 is invalid; expected an integer >= 1"),
         (lambda: parse({"resources.gpus": "half"}), "resources.gpus='half' is invalid; expected a number"),
-        (lambda: parse(drop=("objectives",)), "missing key 'objectives' at the top level"),
+        (lambda: parse(drop=("models",)), "missing key 'models' at the top level"),
         (lambda: parse(dataset="dsprites"), "dataset='dsprites' is invalid; expected 'dataset:version'"),
     ],
 )
@@ -172,3 +172,9 @@ def test_load_from_file_errors(tmp_path):
 def test_read_config_unknown_packaged_name():
     with pytest.raises(WeakdisError, match="one of the packaged configs: dsprites-fig5.yaml"):
         read_config("nonexistent-config")
+
+
+def test_objectives_default_to_the_papers_trade_off():
+    config = parse(drop=("objectives",))
+    assert config.objectives == {"dci": "max", "recon_error": "min"}
+
