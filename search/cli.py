@@ -36,11 +36,21 @@ def _load(module_name: str):
         raise
 
 
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("weakdis")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weakdis",
         description="Hyperparameter searches over weakly disentangled representation learning models.",
     )
+    parser.add_argument("--version", action="version", version=f"weakdis {_installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="{train,sweep,analyze,data}")
     subparsers.required = True
     for name, (module_name, help_text) in SUBCOMMANDS.items():

@@ -21,6 +21,16 @@ def test_help_lists_every_subcommand(capsys):
         assert name in out
 
 
+def test_version(capsys):
+    from importlib.metadata import version
+
+    try:
+        main(["--version"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    assert capsys.readouterr().out.strip() == f"weakdis {version('weakdis')}"
+
+
 def test_unknown_subcommand_is_a_usage_error():
     result = subprocess.run(
         [sys.executable, "-m", "search.cli", "frobnicate"], capture_output=True, text=True
