@@ -178,9 +178,6 @@ class WeakdisModel(nn.Module):
                 child.compile()
         self._networks_compiled = True
 
-    def _finish_init(self) -> None:
-        """Hook run at the end of a subclass's __init__ (memory format is chosen per device later)."""
-
     # ---- device, RNG, precision --------------------------------------------------------------
     @property
     def device(self) -> torch.device:

@@ -52,7 +52,6 @@ class GaussianVAE(WeakdisModel):
             self.encoder = Encoder(num_channels, 2 * config.latent_dim)
             self.decoder = Decoder(num_channels, config.latent_dim)
             self._build_extra_networks()
-        self._finish_init()
         self._optimizers = {
             "vae": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),
             **self._extra_optimizers(),

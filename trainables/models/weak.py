@@ -90,7 +90,6 @@ class WeakAutoencoder(WeakdisModel):
             self.discriminator = self._build_discriminator()
             self.rel = MLP(self.code_dim + len(self.relations), self.code_dim)
         self.prior = self._build_prior()
-        self._finish_init()
         self._optimizers = {
             "autoencoder": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),
             "discriminator": make_adam(list(self.discriminator.parameters()), config.disc_lr or config.lr),
