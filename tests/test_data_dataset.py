@@ -113,3 +113,21 @@ def test_data_seed_fixes_the_rows_while_the_trial_seed_moves_the_splits(small_ds
     assert not torch.equal(first.splits["train"], second.splits["train"])
     other_rows = load_dataset("dsprites:v2", small_dsprites, seed=0, max_images=200, data_seed=6)
     assert not torch.equal(first.all_factors, other_rows.all_factors)
+
+
+def test_mixed_noise_keeps_a_seventh_clean_and_splits_the_rest(dsprites_v2):
+    idx = dsprites_v2.splits["train"][:1]
+    image = dsprites_v2.batch(idx).expand(700, -1, -1, -1).contiguous()
+    noise = NoiseConfig.from_level("mixed", 0.3)
+    assert (noise.p, noise.std) == (0.3, 0.3)
+    ds = dsprites_v2
+    g = torch.Generator().manual_seed(5)
+    gathered = ds.batch(idx.repeat(700), noise=noise, generator=g)
+    clean = (gathered == image).flatten(1).all(1)
+    # dropout only removes pixels; Gaussian jitter changes foreground values to non-binary ones
+    dropped = ~clean & ((gathered == 0) | (gathered == image)).flatten(1).all(1)
+    jittered = ~clean & ~dropped
+    assert abs(clean.float().mean().item() - 1 / 7) < 0.05
+    assert abs(dropped.float().mean().item() - 3 / 7) < 0.06
+    assert abs(jittered.float().mean().item() - 3 / 7) < 0.06
+    assert torch.equal(gathered, ds.batch(idx.repeat(700), noise=noise, generator=torch.Generator().manual_seed(5)))

@@ -63,12 +63,48 @@ def test_shapes3d_relations_only_for_relevant_factors():
 
 
 def test_relation_errors_name_the_problem():
-    only_orientation = StandInSpec("dsprites", "dsprites:odd", ("orientation",), (5,))
+    only_scale = StandInSpec("dsprites", "dsprites:odd", ("scale",), (6,))
     with pytest.raises(WeakdisError, match="none of the relevant factors"):
-        relations_for(only_orientation)
+        relations_for(only_scale)
     with pytest.raises(WeakdisError, match="'mnist'"):
         relations_for(StandInSpec("mnist", "mnist:v1", ("digit",), (10,)))
     with pytest.raises(WeakdisError, match="mode='wrap'"):
         Relation("bad", "shape", 1, "wrap")
     with pytest.raises(WeakdisError, match="not relevant"):
         relation_targets(SHAPES3D_V2, [Relation("+scale", "scale", 1, "clamp")])
+
+
+def test_every_single_factor_move_of_the_modular_paper():
+    v3 = StandInSpec("dsprites", "dsprites:v3", ("shape", "posX", "posY", "orientation"), (3, 3, 3, 5))
+    names = [r.name for r in relations_for(v3)]
+    assert names == ["move_left", "move_right", "move_up", "move_down", "change_shape", "rotate_cw", "rotate_ccw"]
+    table = relation_targets(v3, relations_for(v3))
+    assert table[5, 4] == 0          # (0, 0, 0, 4) rotate_cw wraps to orientation bin 0
+    assert table[6, 0] == 4          # rotate_ccw wraps the other way
+    v5 = StandInSpec("shapes3d", "shapes3d:v5", ("floor_hue", "wall_hue", "object_hue", "shape", "scale"),
+                     (10, 10, 10, 4, 3))
+    names = [r.name for r in relations_for(v5)]
+    assert names[-4:] == ["+floor_hue", "-floor_hue", "+wall_hue", "-wall_hue"]
+    t5 = relation_targets(v5, relations_for(v5))
+    stride_floor = 10 * 10 * 4 * 3
+    assert t5[names.index("+floor_hue"), 9 * stride_floor] == 0      # floor hue 9 wraps to 0
+    assert t5[names.index("-wall_hue"), 0] == 9 * 10 * 4 * 3        # wall hue 0 wraps to 9
+
+
+def test_relation_ends_option():
+    from trainables.models.relations import parse_relation_ends
+
+    relations = relations_for(DSPRITES_V2)
+    wrapped = parse_relation_ends("cyclic", relations)
+    assert {r.mode for r in wrapped} == {"cyclic"}
+    table = relation_targets(DSPRITES_V2, wrapped)
+    # move_left from posX = 0 wraps to posX = 2 (the authors' table: "<^S" -> ">^S")
+    assert table[0, 0] == 0 * 9 + 2 * 3 + 0
+    assert relation_targets(DSPRITES_V2, relations)[0, 0] == 0          # clamped by default
+    some = parse_relation_ends("move_left:cyclic, change_shape:clamp", relations)
+    assert [r.mode for r in some] == ["cyclic", "clamp", "clamp", "clamp", "clamp"]
+    assert parse_relation_ends("default", relations) == relations
+    with pytest.raises(WeakdisError, match="relation_ends='move_sideways:cyclic'"):
+        parse_relation_ends("move_sideways:cyclic", relations)
+    with pytest.raises(WeakdisError, match="'move_left:wrap'"):
+        parse_relation_ends("move_left:wrap", relations)

@@ -42,7 +42,7 @@ class TrialConfig:
     # extras
     data_path: str | None = None          # an official-format file; None = generated into the cache
     data_images: int | None = 50000       # rows to generate when no file is given (None = full size)
-    noise: str = "none"                   # "none" | "bernoulli" | "gaussian" augmentation
+    noise: str = "none"                   # "none" | "bernoulli" | "gaussian" | "mixed" augmentation
     noise_level: float = 0.1              # dropout probability or Gaussian std
     rel_batch_size: int = 128
     rel_lr: float | None = None           # None = lr
@@ -99,8 +99,8 @@ class TrialConfig:
             fail("alpha", "a number in [0, 1]")
         if self.precision not in PRECISIONS:
             fail("precision", "one of " + ", ".join(PRECISIONS))
-        if self.noise not in ("none", "bernoulli", "gaussian"):
-            fail("noise", "one of none, bernoulli, gaussian")
+        if self.noise not in ("none", "bernoulli", "gaussian", "mixed"):
+            fail("noise", "one of none, bernoulli, gaussian, mixed")
         if self.dci_method not in ("fast", "exact"):
             fail("dci_method", "one of fast, exact")
         if self.data_images is not None and self.data_images < 1:

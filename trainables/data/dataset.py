@@ -14,7 +14,10 @@ from trainables.errors import WeakdisError
 
 SPLIT_FRACTIONS = (("train", 0.7), ("val", 0.1), ("test", 0.2))
 SPLIT_NAMES = tuple(name for name, _ in SPLIT_FRACTIONS)
-NOISE_KINDS = ("none", "bernoulli", "gaussian")
+NOISE_KINDS = ("none", "bernoulli", "gaussian", "mixed")
+# "mixed": the authors' augmentation, one clean copy of each image beside three Gaussian and three
+# dropout copies, drawn per image on the fly.
+MIXED_NOISE_SHARES = (1 / 7, 3 / 7, 3 / 7)   # clean, gaussian, bernoulli
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class NoiseConfig:
     ``bernoulli``: every pixel (all channels together) is set to 0 with probability ``p``.
     ``gaussian``: N(0, std^2) noise is added to the foreground pixels (any channel > 0), then
     clamped to [0, 1]; the background of dSprites stays black.
+    ``mixed``: each image is left clean (1/7), gets the Gaussian noise (3/7) or the dropout (3/7),
+    the shares of the authors' dataset of one clean and six noisy copies per image.
     """
 
     kind: str = "none"
@@ -41,7 +46,8 @@ class NoiseConfig:
     @classmethod
     def from_level(cls, kind: str, level: float) -> "NoiseConfig":
         """``TrialConfig.noise`` / ``noise_level``: the level is the dropout p or the Gaussian std."""
-        return cls(kind=kind, p=level if kind == "bernoulli" else 0.1, std=level if kind == "gaussian" else 0.1)
+        return cls(kind=kind, p=level if kind in ("bernoulli", "mixed") else 0.1,
+                   std=level if kind in ("gaussian", "mixed") else 0.1)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -170,12 +176,22 @@ class WeakDataset:
             return x
         if generator is not None and generator.device.type != x.device.type:
             raise WeakdisError(f"the noise generator is on {generator.device}; expected one on {x.device}")
+        def dropout() -> torch.Tensor:
+            return x * (torch.rand((x.shape[0], 1, 64, 64), generator=generator, device=x.device) >= noise.p)
+
+        def jitter() -> torch.Tensor:
+            foreground = (x > 0).any(dim=1, keepdim=True)
+            noise_values = torch.randn(x.shape, generator=generator, device=x.device) * noise.std
+            return (x + noise_values * foreground).clamp_(0.0, 1.0)
+
         if noise.kind == "bernoulli":
-            keep = torch.rand((x.shape[0], 1, 64, 64), generator=generator, device=x.device) >= noise.p
-            return x * keep
-        foreground = (x > 0).any(dim=1, keepdim=True)
-        jitter = torch.randn(x.shape, generator=generator, device=x.device) * noise.std
-        return (x + jitter * foreground).clamp_(0.0, 1.0)
+            return dropout()
+        if noise.kind == "gaussian":
+            return jitter()
+        dropped, jittered = dropout(), jitter()
+        shares = torch.tensor(MIXED_NOISE_SHARES, device=x.device)
+        kind = torch.multinomial(shares, x.shape[0], replacement=True, generator=generator).view(-1, 1, 1, 1)
+        return torch.where(kind == 0, x, torch.where(kind == 1, jittered, dropped))
 
     # ------------------------------------------------------------------ ground truth for the metrics
 

@@ -33,6 +33,7 @@ class AbsAE(WeakAutoencoder):
         return GaussianMixturePrior(
             self.spec.combination_factors(), self.code_dim, self.spec.factor_names,
             min_samples=self.config.min_component_samples, covariance_floor=self.config.covariance_floor,
+            covariance_scale=self.config.prior_covariance_scale,
         )
 
     def _build_discriminator(self) -> nn.Module:

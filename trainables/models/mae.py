@@ -39,6 +39,7 @@ class MAE(WeakAutoencoder):
         return ModularPrior(
             self.spec.factor_sizes, self.config.latent_dim, self.spec.factor_names,
             min_samples=self.config.min_component_samples, covariance_floor=self.config.covariance_floor,
+            covariance_scale=self.config.prior_covariance_scale,
         )
 
     def _build_discriminator(self) -> nn.Module:

@@ -45,7 +45,10 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
+        hidden = self.head[:-1](self.features(x))
+        # The code layer runs in fp32 under bf16 autocast: rounded codes would blur tight prior components.
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return self.head[-1](hidden.float())
 
 
 class Decoder(nn.Module):

@@ -77,6 +77,7 @@ class GaussianMixturePrior(_NumpyViews, nn.Module):
         *,
         min_samples: int | None = None,
         covariance_floor: float = 1e-4,
+        covariance_scale: float = 1.0,
     ) -> None:
         super().__init__()
         factors = np.asarray(component_factors, dtype=np.int64)
@@ -91,6 +92,7 @@ class GaussianMixturePrior(_NumpyViews, nn.Module):
         )
         self.min_samples = int(min_samples) if min_samples is not None else self.dim + 1
         self.covariance_floor = float(covariance_floor)
+        self.covariance_scale = float(covariance_scale)
         c, d = self.num_components, self.dim
         eye = torch.eye(d).expand(c, d, d).clone()
         self.register_buffer("component_factors", torch.as_tensor(factors))
@@ -133,12 +135,15 @@ class GaussianMixturePrior(_NumpyViews, nn.Module):
     def fit(self, codes: Tensor, components: Tensor) -> None:
         """Estimate every component from ``codes [N, D]`` labelled with ``components [N]``.
 
-        No host synchronisation: check coverage beforehand with :func:`check_coverage`.
+        The estimated covariances are multiplied by ``covariance_scale``: below 1 the components are
+        tighter than the labelled codes, so the adversarial term pulls codes towards their component's
+        mean. No host synchronisation: check coverage beforehand with :func:`check_coverage`.
         """
-        self.set_parameters(*estimate_mixture(
+        means, covariances = estimate_mixture(
             codes, components, self.num_components,
             min_samples=self.min_samples, covariance_floor=self.covariance_floor,
-        ))
+        )
+        self.set_parameters(means, covariances * self.covariance_scale)
 
     # ---- scoring and sampling ----------------------------------------------------------------
     def log_prob_components(self, z: Tensor) -> Tensor:
@@ -235,6 +240,7 @@ class ModularPrior(_NumpyViews, nn.Module):
         *,
         min_samples: int | None = None,
         covariance_floor: float = 1e-4,
+        covariance_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.factor_sizes = tuple(int(s) for s in factor_sizes)
@@ -246,7 +252,7 @@ class ModularPrior(_NumpyViews, nn.Module):
         self.priors = nn.ModuleList(
             GaussianMixturePrior(
                 np.arange(size)[:, None], partition_dim, (name,),
-                min_samples=min_samples, covariance_floor=covariance_floor,
+                min_samples=min_samples, covariance_floor=covariance_floor, covariance_scale=covariance_scale,
             )
             for name, size in zip(self.factor_names, self.factor_sizes)
         )

@@ -5,12 +5,19 @@ the factor's range: ``"cyclic"`` wraps around (shape, hue), ``"clamp"`` stays at
 scale). Every prior component is one combination of relevant-factor values, so a relation maps each
 component to exactly one target component (:func:`relation_targets`).
 
+Every relation changes one factor (the modular paper: "all the relations that affect the change of a
+single generative factor"); a version uses those whose factor is relevant, so dsprites:v3/v4 gain the
+orientation moves and shapes3d:v5 the floor and wall hue moves. ``relation_ends`` overrides the end
+behaviour: ``"cyclic"`` or ``"clamp"`` for every relation (the authors' code wraps positions), or
+``"name:mode,name:mode"`` per relation.
+
 dSprites ``posY``: the official file (and our generator) draws ``posY`` class 0 at the top row of the
 image, larger classes lower down; ``move_up`` therefore lowers the ``posY`` class by one and
 ``move_down`` raises it. ``posX`` class 0 is the left edge.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -51,6 +58,8 @@ DATASET_RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("move_up", "posY", -1, "clamp"),
         Relation("move_down", "posY", +1, "clamp"),
         Relation("change_shape", "shape", +1, "cyclic"),
+        Relation("rotate_cw", "orientation", +1, "cyclic"),
+        Relation("rotate_ccw", "orientation", -1, "cyclic"),
     ),
     "shapes3d": (
         Relation("+hue", "object_hue", +1, "cyclic"),
@@ -58,8 +67,32 @@ DATASET_RELATIONS: dict[str, tuple[Relation, ...]] = {
         Relation("change_shape", "shape", +1, "cyclic"),
         Relation("+scale", "scale", +1, "clamp"),
         Relation("-scale", "scale", -1, "clamp"),
+        Relation("+floor_hue", "floor_hue", +1, "cyclic"),
+        Relation("-floor_hue", "floor_hue", -1, "cyclic"),
+        Relation("+wall_hue", "wall_hue", +1, "cyclic"),
+        Relation("-wall_hue", "wall_hue", -1, "cyclic"),
     ),
 }
+
+
+def parse_relation_ends(spec: str, relations: Sequence[Relation]) -> tuple[Relation, ...]:
+    """``relations`` with the end behaviour ``spec`` asks for: ``"default"`` (as listed above),
+    ``"cyclic"`` / ``"clamp"`` for all, or ``"name:mode,name:mode"`` for some."""
+    text = str(spec).strip()
+    if text == "default":
+        return tuple(relations)
+    if text in RELATION_MODES:
+        return tuple(dataclasses.replace(r, mode=text) for r in relations)
+    by_name = {r.name: r for r in relations}
+    modes: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, mode = item.rpartition(":")
+        if name not in by_name or mode not in RELATION_MODES:
+            raise WeakdisError(
+                f"relation_ends={spec!r}: {item!r} is invalid; expected 'default', 'cyclic', 'clamp' or "
+                f"'name:mode' pairs with name in {', '.join(by_name)} and mode in {', '.join(RELATION_MODES)}")
+        modes[name] = mode
+    return tuple(dataclasses.replace(r, mode=modes.get(r.name, r.mode)) for r in relations)
 
 
 def relations_for(spec: Any) -> tuple[Relation, ...]:

@@ -30,20 +30,32 @@ from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
 from trainables.models.networks import MLP, Decoder, Encoder
 from trainables.models.parallel import broadcast_module
 from trainables.models.priors import uniform_codes
-from trainables.models.relations import combination_index, relation_targets, relations_for
+from trainables.models.relations import combination_index, parse_relation_ends, relation_targets, relations_for
+
+REL_LOSSES = ("log_density", "mse")
 
 
 @dataclass
 class WeakConfig(ModelConfig):
-    """Config of AbsAE / M-AE. ``beta`` weighs the adversarial prior term, ``gamma`` the ReL loss."""
+    """Config of AbsAE / M-AE. ``beta`` weighs the adversarial prior term; see docs/models.md for each
+    option and the measurements behind its default."""
 
-    gamma: float = 1.0
+    gamma: float = 1.0                      # weight of the ReL loss; the ReL has its own Adam, so it has
+                                            # (almost) no effect: no other network gets its gradients
     rel_lr: float | None = None             # None = lr
     disc_lr: float | None = None            # None = lr
     rel_batch_size: int = 128
     warmup_steps: int = 500
-    prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once
-    # extras (TrialConfig.extra)
+    prior_refit_every: int = 0              # refit every N steps after warm-up; 0 = fit once (the papers)
+    prior_covariance_scale: float = 0.1     # fitted covariances x this (the authors' 0.1)
+    rel_steps: int = 1                      # ReL iterations per autoencoder step (it needs no data)
+    rel_loss: str = "log_density"           # "log_density" (Eq. 8) or "mse" to a target-component sample
+    rel_residual: bool = False              # ReL output = input + MLP(...) instead of MLP(...)
+    rel_standardize: bool = False           # ReL sees and outputs codes standardised by the prior
+    relation_ends: str = "default"          # "default", "cyclic", "clamp" or "name:mode,..." per relation
+    label_weight: float = 0.0               # NOT in the papers: weight of a cross-entropy that asks the prior
+                                            # to classify the labelled codes right (0 = off)
+    label_batch_size: int = 64              # labelled images per step when label_weight > 0
     min_component_samples: int | None = None   # below this a component's covariance is shrunk; None = D + 1
     covariance_floor: float = 1e-4             # added to every covariance diagonal
     fit_batch_size: int = 512                  # images per encoder call when fitting the prior
@@ -65,6 +77,16 @@ class WeakConfig(ModelConfig):
             fail("warmup_steps", "an integer >= 0")
         if self.prior_refit_every < 0:
             fail("prior_refit_every", "an integer >= 0")
+        if not self.prior_covariance_scale > 0:
+            fail("prior_covariance_scale", "a number > 0")
+        if self.rel_steps < 1:
+            fail("rel_steps", "an integer >= 1")
+        if not self.label_weight >= 0:
+            fail("label_weight", "a number >= 0")
+        if self.label_batch_size < 1:
+            fail("label_batch_size", "an integer >= 1")
+        if self.rel_loss not in REL_LOSSES:
+            fail("rel_loss", "one of " + ", ".join(REL_LOSSES))
         if self.min_component_samples is not None and self.min_component_samples < 2:
             fail("min_component_samples", "an integer >= 2 or null")
         if not self.covariance_floor > 0:
@@ -80,7 +102,7 @@ class WeakAutoencoder(WeakdisModel):
 
     def __init__(self, config: WeakConfig, spec: Any, num_channels: int) -> None:
         super().__init__(config, spec, num_channels)
-        self.relations = relations_for(spec)
+        self.relations = parse_relation_ends(config.relation_ends, relations_for(spec))
         self.code_dim = self._code_dim()
         self.register_buffer("relation_table", torch.as_tensor(relation_targets(spec, self.relations)),
                              persistent=False)
@@ -88,12 +110,15 @@ class WeakAutoencoder(WeakdisModel):
             self.encoder = Encoder(num_channels, self.code_dim)
             self.decoder = Decoder(num_channels, self.code_dim)
             self.discriminator = self._build_discriminator()
-            self.rel = MLP(self.code_dim + len(self.relations), self.code_dim)
+            self.relational_learner = MLP(self.code_dim + len(self.relations), self.code_dim)
         self.prior = self._build_prior()
+        # The ReL works in the prior's standardised coordinates when rel_standardize is on (set at fit).
+        self.register_buffer("code_center", torch.zeros(self.code_dim))
+        self.register_buffer("code_scale", torch.ones(self.code_dim))
         self._optimizers = {
             "autoencoder": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),
             "discriminator": make_adam(list(self.discriminator.parameters()), config.disc_lr or config.lr),
-            "relational": make_adam(list(self.rel.parameters()), config.rel_lr or config.lr),
+            "relational": make_adam(list(self.relational_learner.parameters()), config.rel_lr or config.lr),
         }
         self._prior_ready = False
         self._supervision: tuple[Tensor, float, Tensor] | None = None
@@ -172,12 +197,21 @@ class WeakAutoencoder(WeakdisModel):
                 chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
                 codes.append(self.encode(chunk))
             self._fit_prior_from(torch.cat(codes), factors.to(device))
+            self._set_code_standardisation()
             # BatchNorm running statistics differ across ranks, and so would the fitted priors:
             # every rank takes rank 0's.
             broadcast_module(self.prior)
         finally:
             self.train(was_training)
         self._prior_ready = True
+
+    def _set_code_standardisation(self) -> None:
+        """Per-dimension mean and standard deviation of the fitted mixture (component means and
+        spreads together): the coordinates the ReL sees when ``rel_standardize`` is on."""
+        means = self.prior.means.float()
+        spread = torch.diagonal(self.prior.covariances.float(), dim1=-2, dim2=-1).mean(0)
+        self.code_center.copy_(means.mean(0))
+        self.code_scale.copy_((means.var(0, unbiased=False) + spread).sqrt().clamp_min(1e-6))
 
     def _fit_due(self, step: int) -> bool:
         warmup, every = self.config.warmup_steps, self.config.prior_refit_every
@@ -215,29 +249,39 @@ class WeakAutoencoder(WeakdisModel):
                 return self._apply_rel(z_t, r_t).cpu().numpy()
         return self._apply_rel(z_t, r_t)
 
-    def relational_model_numpy(self, z: np.ndarray, relation: np.ndarray) -> np.ndarray:
-        return self.relational_model(np.asarray(z, dtype=np.float32), np.asarray(relation))
-
     def _apply_rel(self, z: Tensor, relation: Tensor) -> Tensor:
-        onehot = F.one_hot(relation, len(self.relations)).to(z.dtype)
-        with self.autocast():
-            return self.rel(torch.cat([z, onehot], dim=1)).float()
+        # fp32 always: bf16 would round codes to ~3 significant digits, coarser than a tight component.
+        onehot = F.one_hot(relation, len(self.relations)).to(torch.float32)
+        z = z.float()
+        with self.full_precision():
+            if self.config.rel_standardize:
+                step = self.relational_learner(torch.cat([(z - self.code_center) / self.code_scale, onehot], dim=1))
+                return (z if self.config.rel_residual else self.code_center) + step * self.code_scale
+            step = self.relational_learner(torch.cat([z, onehot], dim=1))
+            return z + step if self.config.rel_residual else step
 
     def relational_step(self) -> Tensor:
-        """One ReL iteration on ``rel_batch_size`` tuples sampled from the fitted prior."""
+        """``rel_steps`` ReL iterations on ``rel_batch_size`` tuples sampled from the fitted prior;
+        the mean loss of the last one (negative log-density or squared error)."""
         g = self.generator()
         n = self.config.rel_batch_size
-        start = torch.randint(self.prior.num_components, (n,), generator=g, device=self.device)
-        relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
-        with torch.no_grad(), self.full_precision():
-            z_in = self.prior.sample(n, start, g)
-        target = self.relation_table[relation, start]
-        z_out = self._apply_rel(z_in, relation)
-        with self.full_precision():
-            log_density = self.prior.log_prob(z_out, target)
-            loss = -self.config.gamma * log_density.mean()
-        self._optimise(self._optimizers["relational"], loss)
-        return -log_density.detach().mean()
+        for _ in range(self.config.rel_steps):
+            start = torch.randint(self.prior.num_components, (n,), generator=g, device=self.device)
+            relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
+            with torch.no_grad(), self.full_precision():
+                z_in = self.prior.sample(n, start, g)
+            target = self.relation_table[relation, start]
+            z_out = self._apply_rel(z_in, relation)
+            with self.full_precision():
+                if self.config.rel_loss == "mse":
+                    with torch.no_grad():
+                        z_target = self.prior.sample(n, target, g)
+                    per_sample = (z_out - z_target).square().mean(1)
+                else:
+                    per_sample = -self.prior.log_prob(z_out, target)
+                loss = self.config.gamma * per_sample.mean()
+            self._optimise(self._optimizers["relational"], loss)
+        return per_sample.detach().mean()
 
     # ---- training ----------------------------------------------------------------------------
     def train_step(self, batch: Tensor, step: int) -> dict[str, Tensor]:
@@ -248,6 +292,9 @@ class WeakAutoencoder(WeakdisModel):
         if self._fit_due(step):
             self.fit_prior(step)
         x = self.prepare_images(batch)
+        labelled = self._labelled_batch() if self.config.label_weight > 0 and self._prior_ready else None
+        if labelled is not None:
+            x = torch.cat([x, self.prepare_images(labelled[0])])
         target = x.float()
 
         self.discriminator.requires_grad_(False)
@@ -259,6 +306,10 @@ class WeakAutoencoder(WeakdisModel):
             recon = F.binary_cross_entropy_with_logits(logits.float(), target)
             gen = self._generator_loss(z)
             loss = recon + self.config.beta * gen
+            if labelled is not None:
+                n_label = labelled[1].shape[0]
+                label_loss = F.cross_entropy(self.prior.log_prob_components(z[-n_label:]), labelled[1])
+                loss = loss + self.config.label_weight * label_loss
         self.discriminator.requires_grad_(True)
         self._optimise(self._optimizers["autoencoder"], loss)
 
@@ -271,9 +322,23 @@ class WeakAutoencoder(WeakdisModel):
         self._optimise(self._optimizers["discriminator"], disc)
 
         out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
+        if labelled is not None:
+            out["label"] = label_loss.detach()
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
+
+    def _labelled_batch(self) -> tuple[Tensor, Tensor]:
+        """``label_batch_size`` labelled images (float, on the device) and their combination indices."""
+        images, scale, factors = self._require_supervision(self.config.warmup_steps)
+        pick = torch.randint(images.shape[0], (self.config.label_batch_size,), generator=self.generator(),
+                             device=self.device)
+        chosen = images[pick.to(images.device)].to(self.device).float() * scale
+        values = factors[pick.to(factors.device)].to(self.device)
+        index = values[:, 0].clone()
+        for k, size in enumerate(self.spec.factor_sizes[1:], start=1):
+            index = index * size + values[:, k]
+        return chosen, index
 
     def _generator_loss(self, z: Tensor) -> Tensor:
         """Non-saturating generator loss ``-log d(z)``, summed over discriminators, mean over batch."""
