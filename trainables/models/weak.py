@@ -49,9 +49,10 @@ class WeakConfig(ModelConfig):
     prior_refit_every: int = 0              # refit every N steps after warm-up; 0 = fit once (the papers)
     prior_covariance_scale: float = 0.1     # fitted covariances x this (the authors' 0.1)
     rel_steps: int = 1                      # ReL iterations per autoencoder step (it needs no data)
-    rel_loss: str = "log_density"           # "log_density" (Eq. 8) or "mse" to a target-component sample
-    rel_residual: bool = False              # ReL output = input + MLP(...) instead of MLP(...)
-    rel_standardize: bool = False           # ReL sees and outputs codes standardised by the prior
+    rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code) or
+                                            # "log_density" (Eq. 8); same optimum, mse is better conditioned
+    rel_residual: bool = True               # ReL output = input + MLP(...) instead of MLP(...)
+    rel_standardize: bool = True            # ReL sees and outputs codes standardised by the prior
     relation_ends: str = "default"          # "default", "cyclic", "clamp" or "name:mode,..." per relation
     label_weight: float = 0.0               # NOT in the papers: weight of a cross-entropy that asks the prior
                                             # to classify the labelled codes right (0 = off)
