@@ -29,8 +29,9 @@ OBJECTIVE_METRICS = (
 )
 TRIAL_KEYS = tuple(f.name for f in dataclasses.fields(TrialConfig))
 # Keys that the sweep sets itself: the dataset comes from the top-level `dataset`, the model from the
-# family, the seed from `seeds` (unless `seed` is a search dimension).
-SWEEP_OWNED_TRIAL_KEYS = ("model", "dataset")
+# family, the data seed from the top-level `data_seed`, the seed from `seeds` (unless `seed` is a
+# search dimension).
+SWEEP_OWNED_TRIAL_KEYS = ("model", "dataset", "data_seed")
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class SweepConfig:
     checkpoint: CheckpointSettings = CheckpointSettings()
     name: str = "sweep"
     source: str = "sweep config"
+    data_seed: int = 0                  # which images every trial and seed trains on (one per sweep)
 
     @property
     def arms(self) -> list[tuple[str, str]]:
@@ -166,6 +168,7 @@ class SweepConfig:
             "budget": dataclasses.asdict(self.budget),
             "resources": dataclasses.asdict(self.resources),
             "storage": self.storage,
+            "data_seed": self.data_seed,
             "failure": dataclasses.asdict(self.failure),
             "checkpoint": dataclasses.asdict(self.checkpoint),
         }
@@ -183,7 +186,7 @@ def _space_to_dict(space: Mapping[str, Dimension]) -> dict[str, Any]:
 
 TOP_LEVEL_KEYS = (
     "name", "dataset", "fixed", "models", "space", "objectives", "searcher", "scheduler", "num_samples",
-    "seeds", "budget", "resources", "storage", "failure", "checkpoint",
+    "seeds", "budget", "resources", "storage", "failure", "checkpoint", "data_seed",
 )
 
 
@@ -226,6 +229,10 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
     checkpoint = _section(root.get("checkpoint"), CheckpointSettings, source, "checkpoint")
     storage = _string(root.get("storage", "./runs"), source, "storage")
     seeds = _seeds(root.get("seeds", [0]), source)
+    data_seed = root.get("data_seed", 0)
+    if not _is_int(data_seed) or data_seed < 0:
+        raise WeakdisError(f"{source}: data_seed={data_seed!r} is invalid; expected an integer >= 0 "
+                           "(the seed of the images every trial trains on)")
     num_samples = root.get("num_samples", None if searcher.kind == "grid" else 8)
     if num_samples is not None and (not _is_int(num_samples) or num_samples < 1):
         raise WeakdisError(f"{source}: num_samples={num_samples!r} is invalid; expected an integer >= 1")
@@ -233,7 +240,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
     config = SweepConfig(
         datasets=datasets, models=models, objectives=objectives, fixed=fixed, space=space, searcher=searcher,
         scheduler=scheduler, num_samples=num_samples, seeds=seeds, budget=budget, resources=resources,
-        storage=storage, failure=failure, checkpoint=checkpoint, name=name, source=source,
+        storage=storage, failure=failure, checkpoint=checkpoint, name=name, source=source, data_seed=data_seed,
     )
     validate_sweep_config(config)
     return config
@@ -318,20 +325,80 @@ def validate_sweep_config(config: SweepConfig) -> None:
                 "define it in one place"
             )
         _check_family_trials(config, family)
+    check_search_space_not_empty(config)
 
 
 def _check_family_trials(config: SweepConfig, family: ModelFamily) -> None:
-    """Build a TrialConfig at each corner of the family's space so bad ranges fail before Ray starts."""
+    """Build a TrialConfig at each corner of the family's space so bad ranges fail before Ray starts,
+    and check each against the world (:func:`check_trial_world`)."""
     space = {**config.space, **family.space}
     for dataset in config.datasets:
-        base = {**config.fixed, **family.fixed, "model": family.model, "dataset": dataset}
+        base = {**config.fixed, **family.fixed, "model": family.model, "dataset": dataset,
+                "data_seed": config.data_seed}
         base.setdefault("seed", config.seeds[0])
+        check_trial_world(TrialConfig.from_dict(base, source=f"{config.source}: models.{family.model}"),
+                          f"{config.source}: models.{family.model}")
         for key, dim in space.items():
             for value in dim.corners():
-                TrialConfig.from_dict(
-                    {**base, key: value}, source=f"{config.source}: models.{family.model} with {key}={value!r}"
-                )
-        TrialConfig.from_dict(base, source=f"{config.source}: models.{family.model}")
+                where = f"{config.source}: models.{family.model} with {key}={value!r}"
+                check_trial_world(TrialConfig.from_dict({**base, key: value}, source=where), where)
+
+
+# -- checks beyond the file's own structure (issue 11: everything fails before Ray starts) ------------
+
+
+def check_trial_world(trial: TrialConfig, source: str) -> None:
+    """A trial config against the registries and the data: dataset version, device name, tau
+    against the version's training split, a data_path file, finite numbers."""
+    from trainables.validation import check_trial_inputs
+
+    check_trial_inputs(trial, source)
+
+
+def check_search_space_not_empty(config: SweepConfig) -> None:
+    """An Optuna search needs something to search: every family needs at least one dimension."""
+    if config.searcher.kind != "optuna":
+        return
+    for family in config.models:
+        if not config.space and not family.space:
+            raise WeakdisError(
+                f"{config.source}: the search space of models.{family.model} is empty (no 'space' and no "
+                f"'models.{family.model}.space'); expected at least one dimension for searcher.kind optuna, "
+                "or searcher.kind grid to run fixed configurations"
+            )
+
+
+def check_optuna_storage(url: str | None, source: str = "sweep config") -> None:
+    """Open the Optuna storage once, so a bad URL, a missing driver or an unreachable database fails
+    here with one line instead of inside Ray. Opening an SQLite URL creates its file."""
+    if url is None:
+        return
+    try:
+        import optuna
+
+        storage = optuna.storages.RDBStorage(url)
+        storage.get_all_studies()
+        storage.remove_session()
+    except Exception as error:  # sqlalchemy OperationalError / ArgumentError, ImportError of a driver, ...
+        detail = " ".join(str(error).split("\n")[0].split())[:200]
+        raise WeakdisError(
+            f"{source}: searcher.storage={url!r} cannot be opened ({type(error).__name__}: {detail}); "
+            "expected a reachable Optuna storage URL such as 'sqlite:///path/optuna.db'"
+        ) from None
+
+
+def yaml_number_hint(value: Any) -> str:
+    """Why a number arrived as a string: PyYAML follows YAML 1.1, where 1e-1 (no dot) is a string."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return (f"; {value!r} was read as a string: YAML 1.1 needs a dot in a number with an exponent, "
+                f"write e.g. 1.0e-1 instead of 1e-1")
+    if isinstance(value, list):
+        return next((hint for hint in map(yaml_number_hint, value) if hint), "")
+    return ""
 
 
 # -- parsing helpers ----------------------------------------------------------------------------------
@@ -395,7 +462,7 @@ def _trial_keys(values: Any, source: str, where: str) -> dict[str, Any]:
         if key in SWEEP_OWNED_TRIAL_KEYS:
             raise WeakdisError(
                 f"{source}: {where}.{key} is set by the sweep itself (top-level 'dataset', the family name "
-                "under 'models'); remove it"
+                "under 'models', top-level 'data_seed'); remove it"
             )
     _check_keys(values, allowed, source, where)
     return dict(values)
@@ -424,7 +491,8 @@ def _dimension(spec: Any, source: str, where: str) -> Dimension:
             raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected a non-empty list of values")
         return Dimension(kind, values=tuple(args))
     if not isinstance(args, list) or len(args) != 2 or not all(_is_number(a) for a in args):
-        raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected [low, high] (two numbers)")
+        raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected [low, high] (two numbers, "
+                           f"finite){yaml_number_hint(args)}")
     low, high = args
     if not low < high:
         raise WeakdisError(f"{source}: {where}.{kind}={args!r} is invalid; expected low < high")
@@ -507,11 +575,11 @@ def _typed(value: Any, annotation: str, source: str, key: str) -> Any:
     if annotation.startswith("int"):
         if _is_int(value):
             return value
-        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected an integer")
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected an integer{yaml_number_hint(value)}")
     if annotation.startswith("float"):
         if _is_number(value):
             return float(value)
-        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a number")
+        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a number (finite){yaml_number_hint(value)}")
     if annotation.startswith("str"):
         if isinstance(value, str) and value:
             return value

@@ -55,7 +55,8 @@ def trial_dict(
     """The flat TrialConfig dict of one trial: shared fixed keys, the family's fixed keys, the drawn
     parameters, the dataset, the model and the seed (None: ``seed`` is among the parameters)."""
     family = config.family(model)
-    values: dict[str, Any] = {**config.fixed, **family.fixed, **params, "model": model, "dataset": dataset}
+    values: dict[str, Any] = {**config.fixed, **family.fixed, **params, "model": model, "dataset": dataset,
+                              "data_seed": config.data_seed}   # one data seed for the whole sweep
     if seed is not None:
         values["seed"] = seed
     return values

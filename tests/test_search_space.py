@@ -48,7 +48,7 @@ def test_trial_dict_is_a_valid_flat_trial_config():
     cfg = config()
     values = trial_dict(cfg, "absae", "dsprites:v2", {"beta": 0.5, "latent_dim": 6, "lr": 2e-4}, seed=7)
     assert values == {"steps": 40, "eval_every": 20, "tau": 100, "gamma": 2.0, "beta": 0.5, "latent_dim": 6,
-                      "lr": 2e-4, "model": "absae", "dataset": "dsprites:v2", "seed": 7}
+                      "lr": 2e-4, "model": "absae", "dataset": "dsprites:v2", "seed": 7, "data_seed": 0}
     TrialConfig.from_dict(values)
 
 

@@ -3,13 +3,19 @@
 Layout of a checkpoint directory::
 
     config.json   the TrialConfig (TrialConfig.to_dict)
-    state.pt      {"format": 1, "step": int, "model": model.state_dict(), "rng": {...},
+    state.pt      {"format": 2, "step": int, "model": model.state_dict(), "rng": {...},
                    "history": [...], "loop": {...}} (torch.save)
 
+Safety: ``state.pt`` holds only tensors and plain containers of numbers and strings (RNG states
+are stored as tensors and lists, see :func:`capture_rng_states`), and it is read with
+``torch.load(weights_only=True)``, whose unpickler refuses anything else. Loading a checkpoint from
+someone else's run directory therefore never runs code from it; a file that needs more than plain
+data is refused with a one-line error.
+
 ``save_checkpoint`` writes into a temporary sibling directory and renames it into place, so a
-reader never sees half a checkpoint: a crash leaves either the previous checkpoint or the new one
-(if it happens between the two renames, the previous one is still at ``<dir>.previous`` and
-``load_checkpoint`` falls back to it).
+reader never sees half a checkpoint. The checkpoint it replaces is kept at ``<dir>.previous``;
+``load_checkpoint`` falls back to it when ``<dir>`` is missing, incomplete or unreadable (a crash
+between the renames, a damaged disk block).
 """
 from __future__ import annotations
 
@@ -29,14 +35,19 @@ from trainables.errors import WeakdisError
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def capture_rng_states(generators: dict[str, torch.Generator]) -> dict[str, Any]:
-    """The state of Python's, NumPy's and torch's global RNGs and of the named generators."""
+    """The state of Python's, NumPy's and torch's global RNGs and of the named generators, as
+    tensors and plain lists (loadable with ``weights_only=True``)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
     states: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
+                   "gauss": None if gauss is None else float(gauss)},
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "position": int(position), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
         "generators": {name: gen.get_state() for name, gen in generators.items()},
     }
@@ -47,8 +58,11 @@ def capture_rng_states(generators: dict[str, torch.Generator]) -> dict[str, Any]
 
 def restore_rng_states(states: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
     """Inverse of :func:`capture_rng_states`; generators missing from ``states`` keep their state."""
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    python = states["python"]
+    random.setstate((python["version"], tuple(int(v) for v in python["state"].tolist()), python["gauss"]))
+    numpy = states["numpy"]
+    np.random.set_state((numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -67,13 +81,15 @@ def save_checkpoint(directory: str | os.PathLike, config: TrialConfig, state: di
         torch.save({"format": FORMAT_VERSION, **state}, staging / STATE_FILE)
         (staging / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True))
         previous = target.parent / f"{target.name}.previous"
-        if previous.exists():
-            shutil.rmtree(previous)
-        if target.exists():
+        if target.exists() and _readable_dir(target) == target:
+            # Keep the checkpoint being replaced as the fallback; a damaged or partial target is
+            # dropped instead, so that .previous always holds the last complete checkpoint.
+            if previous.exists():
+                shutil.rmtree(previous)
             os.rename(target, previous)
+        elif target.exists():
+            shutil.rmtree(target)
         os.rename(staging, target)
-        if previous.exists():
-            shutil.rmtree(previous)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -86,32 +102,79 @@ def has_checkpoint(directory: str | os.PathLike) -> bool:
 
 
 def _readable_dir(directory: Path) -> Path | None:
-    for candidate in (directory, directory.parent / f"{directory.name}.previous"):
-        if (candidate / STATE_FILE).is_file() and (candidate / CONFIG_FILE).is_file():
-            return candidate
-    return None
+    found = _candidates(directory)
+    return found[0] if found else None
+
+
+def _candidates(directory: Path) -> list[Path]:
+    return [candidate for candidate in (directory, directory.parent / f"{directory.name}.previous")
+            if (candidate / STATE_FILE).is_file() and (candidate / CONFIG_FILE).is_file()]
 
 
 def load_checkpoint(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> tuple[TrialConfig, dict[str, Any]]:
-    """Read a checkpoint directory -> (TrialConfig, state dict)."""
+    """Read a checkpoint directory -> (TrialConfig, state dict), falling back to ``<dir>.previous``
+    when ``<dir>`` cannot be read. Never unpickles code (``weights_only=True``)."""
     path = Path(directory)
-    found = _readable_dir(path)
-    if found is None:
+    candidates = _candidates(path)
+    if not candidates:
         raise WeakdisError(
             f"checkpoint directory '{path}': expected files {STATE_FILE} and {CONFIG_FILE}, found none"
         )
+    first_error: WeakdisError | None = None
+    for found in candidates:
+        try:
+            return _load_one(found, map_location)
+        except WeakdisError as error:
+            first_error = first_error or error
+    assert first_error is not None
+    raise first_error
+
+
+def _load_one(found: Path, map_location: str | torch.device) -> tuple[TrialConfig, dict[str, Any]]:
     try:
         config_values = json.loads((found / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise WeakdisError(f"checkpoint file '{found / CONFIG_FILE}': not valid JSON ({error})") from None
+    if not isinstance(config_values, dict):
+        raise WeakdisError(f"checkpoint file '{found / CONFIG_FILE}': expected a JSON object of trial config keys")
     config = TrialConfig.from_dict(config_values, source=str(found / CONFIG_FILE))
-    try:
-        # Our own file: it holds RNG states (tuples, numpy arrays), so not weights-only.
-        state = torch.load(found / STATE_FILE, map_location=map_location, weights_only=False)
-    except Exception as error:  # torch raises many types for a damaged file
-        raise WeakdisError(f"checkpoint file '{found / STATE_FILE}': cannot be read ({error})") from None
+    state = read_state_file(found / STATE_FILE, map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        found_format = state.get("format") if isinstance(state, dict) else None
         raise WeakdisError(
             f"checkpoint file '{found / STATE_FILE}': expected a weakdis checkpoint of format {FORMAT_VERSION}"
+            + (f", found format {found_format!r} (written by an older weakdis; rerun the trial)"
+               if found_format is not None else "")
         )
     return config, state
+
+
+def read_state_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, so a file with a
+    pickled object (which could run code) is refused with a WeakdisError naming the file."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = " ".join(str(error).split())[:200]
+        raise WeakdisError(
+            f"checkpoint file '{path}': refused, it holds objects other than tensors and plain data "
+            f"(weights_only load: {first}); weakdis never unpickles checkpoints"
+        ) from None
+    except Exception as error:  # torch raises many types for a damaged file
+        raise WeakdisError(f"checkpoint file '{path}': cannot be read ({' '.join(str(error).split())[:200]})") from None
+
+
+def load_model_state(model: torch.nn.Module, state: Any, where: str | os.PathLike) -> None:
+    """``model.load_state_dict(state)`` with a one-line error when the weights do not fit the model
+    (another model, latent size or dataset version than the config says)."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = "; ".join(lines[:3])[:300]
+        raise WeakdisError(
+            f"checkpoint '{where}': its weights do not fit the {type(model).__name__} built from its "
+            f"config ({detail})"
+        ) from None

@@ -42,6 +42,8 @@ class TrialConfig:
     # extras
     data_path: str | None = None          # an official-format file; None = generated into the cache
     data_images: int | None = 50000       # rows to generate when no file is given (None = full size)
+    data_seed: int | None = None          # seeds which rows are generated / kept (None = seed); a sweep
+                                          # sets one for all its trials so every seed sees the same images
     noise: str = "none"                   # "none" | "bernoulli" | "gaussian" | "mixed" augmentation
     noise_level: float = 0.1              # dropout probability or Gaussian std
     rel_batch_size: int = 128
@@ -95,6 +97,10 @@ class TrialConfig:
             value = getattr(self, key)
             if not math.isfinite(value) or value < 0 or (key == "lr" and value == 0):
                 fail(key, "a finite number > 0" if key == "lr" else "a finite number >= 0")
+        for key in ("rel_lr", "disc_lr"):
+            value = getattr(self, key)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                fail(key, "a finite number > 0 or null")
         if not 0.0 <= self.alpha <= 1.0:
             fail("alpha", "a number in [0, 1]")
         if self.precision not in PRECISIONS:
@@ -105,6 +111,8 @@ class TrialConfig:
             fail("dci_method", "one of fast, exact")
         if self.data_images is not None and self.data_images < 1:
             fail("data_images", "an integer >= 1 or null")
+        if self.data_seed is not None and self.data_seed < 0:
+            fail("data_seed", "an integer >= 0 or null")
 
 
 def parse_bool(value: Any) -> bool:
@@ -150,6 +158,6 @@ def _coerce(name: str, value: Any, spec: dataclasses.Field, source: str) -> Any:
             if isinstance(value, str) and value.strip().lower() in ("none", "null") and "None" in annotation:
                 return None
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), e.g. --set steps=inf
         raise WeakdisError(f"{source}: {name}={value!r} is not a valid {annotation}") from None
     return value

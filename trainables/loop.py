@@ -30,6 +30,7 @@ from trainables.checkpoint import (
     capture_rng_states,
     has_checkpoint,
     load_checkpoint,
+    load_model_state,
     restore_rng_states,
     save_checkpoint,
 )
@@ -39,7 +40,7 @@ from trainables.evaluation import METRIC_KEYS, evaluate
 
 ReportFn = Callable[[dict[str, float], "str | None"], None]
 
-CONFIG_COLUMNS = ("model", "dataset", "seed", "beta", "latent_dim", "tau", "alpha", "steps")
+CONFIG_COLUMNS = ("model", "dataset", "seed", "data_seed", "beta", "latent_dim", "tau", "alpha", "steps")
 
 
 @dataclass
@@ -84,7 +85,7 @@ def load_trial_dataset(cfg: TrialConfig, device: torch.device) -> Any:
     from trainables.data import load_dataset
 
     return load_dataset(cfg.dataset, cfg.data_path, device=str(device), seed=cfg.seed,
-                        generate_images=cfg.data_images)
+                        generate_images=cfg.data_images, data_seed=cfg.data_seed)
 
 
 def build_trial_model(cfg: TrialConfig, dataset: Any) -> torch.nn.Module:
@@ -259,7 +260,7 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     if resume_from is not None:
         saved_cfg, state = load_checkpoint(resume_from, map_location=device)
         _check_resumable(saved_cfg, cfg, resume_from)
-        model.load_state_dict(state["model"])
+        load_model_state(model, state["model"], resume_from)
         start_step = int(state["step"])
         history = list(state.get("history", []))
         train_seconds = float(state.get("loop", {}).get("train_seconds", 0.0))
@@ -385,6 +386,6 @@ def load_trial(path: str | os.PathLike, device: str = "cpu") -> tuple[TrialConfi
     cfg = cfg.replace(device=str(torch_device))
     dataset = load_trial_dataset(cfg, torch_device)
     model = build_trial_model(cfg, dataset).to(torch_device)
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"], directory)
     model.eval()
     return cfg, model, dataset
