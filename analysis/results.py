@@ -42,7 +42,7 @@ METRIC_COLUMNS = (
 )
 # Trial config keys whose type is fixed (trainables.config.TrialConfig); others are inferred.
 INTEGER_CONFIG_KEYS = (
-    "steps", "batch_size", "latent_dim", "tau", "warmup_steps", "eval_every", "eval_points", "seed",
+    "steps", "batch_size", "latent_dim", "tau", "warmup_steps", "eval_every", "eval_points", "seed", "data_seed",
     "data_images", "rel_batch_size", "prior_refit_every", "relation_depth", "checkpoint_every",
 )
 FLOAT_CONFIG_KEYS = ("lr", "beta", "gamma", "alpha", "noise_level", "rel_lr", "disc_lr")
@@ -67,6 +67,9 @@ _TUNE_BOOKKEEPING = frozenset({
 # Tune names a trial directory "<trainable>_<trial_id>_<index>_<tag>_<date>"; trial ids are
 # "<5 hex>_<5 digits>" from the basic variant generator or 8 hex digits from a searcher.
 _TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_[0-9]{5}|[0-9a-f]{8})(?:_|$)")
+# A trial that failed for good reports {"weakdis_error": message} last (trainables.tune.FAILED_KEY)
+# and ends normally, so that Tune does not retry it: it is a failed trial with that error.
+FAILED_REPORT_KEY = "weakdis_error"
 _TUNE_STATUS = {"TERMINATED": "finished", "ERROR": "failed", "RUNNING": "running",
                 "PAUSED": "running", "PENDING": "pending"}
 
@@ -342,13 +345,16 @@ def collect_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
             config = dict(info.get("config") or (reports[-1].get("config") if reports else None) or {})
         if not reports and info.get("last_result", {}).get("training_iteration"):
             reports = [info["last_result"]]  # the trial's files are gone; the state still has its last report
-        reports = _deduplicate(reports)
+        recorded_error = next((str(r[FAILED_REPORT_KEY]) for r in reversed(reports) if r.get(FAILED_REPORT_KEY)), None)
+        reports = _deduplicate([r for r in reports if not r.get(FAILED_REPORT_KEY)])
         config = {key: _plain(value) for key, value in {**defaults, **config}.items() if key != "trial_id"}
 
         has_error = trial_dir is not None and ((trial_dir / (info.get("error_filename") or "error.txt")).exists())
         status = _status(info.get("status"), reports, config.get("steps"), has_error)
         error = _error_message(trial_dir, info.get("error_filename")) if status == "failed" and trial_dir else (
             "the trial failed; its directory is missing" if status == "failed" else None)
+        if recorded_error is not None and status != "running":
+            status, error = "failed", recorded_error
 
         for report in reports:
             history_rows.append({
@@ -465,7 +471,15 @@ def _load_one(run_dir: PathLike, filename: str, which: int) -> pd.DataFrame:
     stored = path / filename
     has_tune_files = any(path.glob(EXPERIMENT_STATE_GLOB)) or bool(_trial_dirs(path))
     if stored.exists() and (not has_tune_files or stored.stat().st_mtime >= _newest_trial_file_mtime(path)):
-        frame = pd.read_parquet(stored)
+        try:
+            frame = pd.read_parquet(stored)
+        except Exception as error:  # pyarrow raises ArrowInvalid / OSError for a damaged file
+            if not has_tune_files:
+                _fail(f"{stored}: not a readable parquet file ({' '.join(str(error).split())[:200]}), and "
+                      f"{path} holds no Ray Tune files to rebuild it from")
+            # Rebuilt in memory from Tune's own files (as for a missing file); write_results or the
+            # next `weakdis sweep --resume` replaces the damaged file.
+            return collect_results(path)[which]
         if which == 0:
             frame = _reroot(frame, path)
         return _with_schema(frame, RESULT_COLUMNS if which == 0 else HISTORY_COLUMNS)
@@ -522,7 +536,8 @@ def load_results(run_dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """One row per trial for one run directory or several (concatenated, with a ``run`` column).
 
     Reads ``results.parquet``; rebuilds the table from Tune's files (without writing) when the file
-    is missing or older than the trials' own files, e.g. while a sweep is still running.
+    is missing, damaged (not readable as parquet) or older than the trials' own files, e.g. while a
+    sweep is still running. Only JSON, CSV and parquet are read: nothing is unpickled.
     """
     return _load_many(run_dirs, RESULTS_PARQUET, 0)
 

@@ -11,16 +11,21 @@ import dataclasses
 import logging
 import math
 import os
+import re
+import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
 import yaml
 
-from search.schema import SweepConfig, load_sweep_config
+from search.schema import SweepConfig, check_optuna_storage, load_sweep_config
 from search.space import build_searcher, total_trials
 from trainables.errors import WeakdisError
 
@@ -28,6 +33,9 @@ SWEEP_FILE = "sweep.yaml"
 RESULT_FILES = ("results.parquet", "results.csv", "history.parquet")
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
 PROGRESS_METRICS = ("step", "recon_error", "dci", "mig", "sap", "relation_accuracy")
+RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+CLAIM_PREFIX = ".weakdis-claim-"
+INTERRUPTED = 130   # the exit status of a sweep stopped by Ctrl-C (128 + SIGINT)
 
 # A function trainable taking the flat trial config, before resources are attached (tests pass one).
 FunctionTrainable = Callable[[dict], Any]
@@ -38,6 +46,8 @@ class SweepOutcome:
     run_dir: str              # absolute local path or a remote URI
     num_trials: int
     results: Any = None       # the per-trial pandas DataFrame, when results could be collected
+    interrupted: bool = False  # stopped by Ctrl-C (SIGINT): resume with resume_command
+    resume_command: str = ""  # the exact `weakdis sweep ... --resume --name NAME` to continue
 
 
 def is_remote(uri: str) -> bool:
@@ -56,7 +66,20 @@ def resolve_storage(storage: str) -> str:
 
 
 def default_run_name(config: SweepConfig, now: float | None = None) -> str:
-    return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+    """``<config name>-<YYYYmmdd-HHMMSS>-<6 random hex>``: unique even when sweeps start in the same
+    second (the directory is then created atomically, see :func:`claim_run`)."""
+    stamp = time.strftime('%Y%m%d-%H%M%S', time.localtime(now))
+    return f"{config.name}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def check_run_name(name: str) -> str:
+    """A run name is one directory name: letters, digits, '.', '_', '-'; no path separator, no '..'."""
+    if not isinstance(name, str) or not RUN_NAME_PATTERN.match(name) or ".." in name:
+        raise WeakdisError(
+            f"--name {name!r} is invalid; expected one directory name of letters, digits, '.', '_' and '-' "
+            "(no '/', no '..', at most 200 characters)"
+        )
+    return name
 
 
 def join_uri(storage: str, name: str) -> str:
@@ -64,7 +87,7 @@ def join_uri(storage: str, name: str) -> str:
 
 
 def latest_run(storage: str, config_name: str) -> str:
-    """The most recently created run of a config (``<name>-<timestamp>``) in a local storage."""
+    """The most recently created run of a config (``<name>-<timestamp>[-<suffix>]``) in a local storage."""
     root = Path(storage)
     candidates = sorted(
         (p for p in root.glob(f"{config_name}-*") if (p / SWEEP_FILE).is_file()),
@@ -101,8 +124,10 @@ def start_ray(address: str | None, threads_per_trial: int = 1) -> bool:
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, runtime_env=runtime_env)
     else:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, runtime_env=runtime_env)
+        # Ray detects the CPUs itself, honouring cgroup (container) and affinity (Slurm) limits,
+        # which os.cpu_count() ignores.
+        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                 runtime_env=runtime_env)
     return True
 
 
@@ -123,19 +148,27 @@ def _classic_progress_table() -> Iterator[None]:
 # -- Tune pieces --------------------------------------------------------------------------------------
 
 
-def build_trainable(config: SweepConfig, function: FunctionTrainable | None = None):
+def build_trainable(config: SweepConfig, function: FunctionTrainable | None = None, run_uri: str | None = None):
     """The resource-wrapped trainable: ``trainables.tune.with_trial_resources`` by default; a given
-    function (tests) gets the same CPU / GPU request with one worker."""
+    function (tests) gets the same CPU / GPU request with one worker. Either way a trial that raises
+    a WeakdisError (diverged, invalid) is recorded as failed and not retried
+    (``trainables.tune.recording_failures``). Multi-worker trials keep their inner TorchTrainer
+    checkpoints in the run (``<run>/.ray-train``), on the sweep's storage that every node reaches."""
+    from trainables.tune import recording_failures
+
     resources = config.resources
     if function is None:
         from trainables.tune import with_trial_resources
 
-        return with_trial_resources(cpus=resources.cpus, gpus=resources.gpus, workers=resources.workers)
+        inner_storage = join_uri(run_uri, ".ray-train") if run_uri is not None else None
+        return with_trial_resources(cpus=resources.cpus, gpus=resources.gpus, workers=resources.workers,
+                                    objectives=config.metrics, storage=inner_storage)
     from ray import tune
 
     if resources.workers != 1:
         raise WeakdisError("resources.workers > 1 needs the weakdis trainable (trainables.tune)")
-    return tune.with_resources(function, {"cpu": resources.cpus, "gpu": resources.gpus})
+    return tune.with_resources(recording_failures(function, config.metrics),
+                               {"cpu": resources.cpus, "gpu": resources.gpus})
 
 
 def max_evaluations(config: SweepConfig) -> int:
@@ -239,7 +272,53 @@ def write_sweep_file(config: SweepConfig, run_uri: str) -> None:
             stream.write(text.encode())
         return
     Path(run_uri).mkdir(parents=True, exist_ok=True)
-    (Path(run_uri) / SWEEP_FILE).write_text(text)
+    temporary = Path(run_uri) / f".{SWEEP_FILE}.tmp-{os.getpid()}"
+    temporary.write_text(text)
+    os.replace(temporary, Path(run_uri) / SWEEP_FILE)
+
+
+def _exists_message(run_uri: str) -> str:
+    return f"run {run_uri} exists already; pass --resume to continue it or choose another --name"
+
+
+def claim_run(config: SweepConfig, run_uri: str) -> None:
+    """Create the run directory for this sweep alone, then write sweep.yaml into it.
+
+    Local storage: ``mkdir`` without ``exist_ok`` is atomic, so of two sweeps started with the same
+    name exactly one gets the directory and the other is refused. Remote storage (s3://, gs://, any
+    pyarrow / fsspec filesystem) has no atomic mkdir: the run must not exist yet, then each starter
+    writes its own claim object ``.weakdis-claim-<uuid>`` and lists the claims; a starter that sees any
+    claim but its own withdraws. Both may withdraw under a race, never both proceed."""
+    if not is_remote(run_uri):
+        run_dir = Path(run_uri)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            raise WeakdisError(_exists_message(run_uri)) from None
+        try:
+            write_sweep_file(config, run_uri)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)  # ours alone: just created above
+            raise
+        return
+    import pyarrow.fs as pafs
+
+    filesystem, path = remote_filesystem(run_uri)
+    if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+        raise WeakdisError(_exists_message(run_uri))
+    filesystem.create_dir(path, recursive=True)
+    mine = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
+    with filesystem.open_output_stream(f"{path}/{mine}") as stream:
+        stream.write(f"{os.getpid()} {time.time()}\n".encode())
+    claims = [info.base_name for info in filesystem.get_file_info(pafs.FileSelector(path))
+              if info.base_name.startswith(CLAIM_PREFIX)]
+    if claims != [mine]:
+        filesystem.delete_file(f"{path}/{mine}")
+        raise WeakdisError(_exists_message(run_uri) + " (another sweep claimed the name at the same time)")
+    write_sweep_file(config, run_uri)
 
 
 def read_sweep_file(run_uri: str) -> SweepConfig:
@@ -344,14 +423,24 @@ def run_sweep(
             raise WeakdisError(f"--num-samples={num_samples} is invalid; expected an integer >= 1")
         config = dataclasses.replace(config, num_samples=num_samples)
     storage_uri = resolve_storage(storage or config.storage)
-    name = name or default_run_name(config)
+    chosen = name
+    name = check_run_name(name) if name is not None else default_run_name(config)
     run_uri = join_uri(storage_uri, name)
-    if not is_remote(run_uri) and (Path(run_uri) / SWEEP_FILE).exists():
-        raise WeakdisError(f"run {run_uri} exists already; pass --resume to continue it or another --name")
-    trainable = build_trainable(config, function)
+    # Everything is validated before the run directory exists and before Ray starts.
+    check_optuna_storage(config.searcher.storage, config.source)
+    trainable = build_trainable(config, function, run_uri)
+    for attempt in range(5):
+        try:
+            claim_run(config, run_uri)
+            break
+        except WeakdisError:
+            if chosen is not None or attempt == 4:
+                raise
+            name = default_run_name(config)   # a generated name collided: draw another suffix
+            run_uri = join_uri(storage_uri, name)
+            trainable = build_trainable(config, function, run_uri)
 
     def start() -> Any:
-        write_sweep_file(config, run_uri)
         print(f"weakdis sweep: {total_trials(config)} trials of {', '.join(f.model for f in config.models)} "
               f"on {', '.join(config.datasets)}; run directory {run_uri}", file=stream, flush=True)
         return build_tuner(config, storage_uri, name, trainable)
@@ -374,7 +463,9 @@ def resume_sweep(
     config = read_sweep_file(run_uri)
     if not tune.Tuner.can_restore(run_uri):
         raise WeakdisError(f"--resume: {run_uri} holds no Tune experiment state to restore")
-    trainable = build_trainable(config, function)
+    # Restoring reads Tune's and Optuna's pickled searcher state from the run directory: resume only
+    # your own runs (weakdis analyze / load_results never unpickle anything).
+    trainable = build_trainable(config, function, run_uri)
 
     def restore() -> Any:
         print(f"weakdis sweep: resuming {run_uri}", file=stream, flush=True)
@@ -383,13 +474,75 @@ def resume_sweep(
     return _fit_and_collect(config, run_uri, address, stream, restore)
 
 
+def resume_command(run_uri: str, address: str | None = None) -> str:
+    """The exact command line that continues the run."""
+    if is_remote(run_uri):
+        storage, _, name = run_uri.rstrip("/").rpartition("/")
+    else:
+        storage, name = str(Path(run_uri).parent), Path(run_uri).name
+    parts = ["weakdis", "sweep", "--storage", storage]
+    if address:
+        parts += ["--address", address]
+    parts += ["--resume", "--name", name]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+class _TuneRestoreHint(logging.Filter):
+    """Drops Tune's "Resume experiment with: Tuner.restore(...)" (a Python hint); weakdis prints the
+    `weakdis sweep ... --resume` command instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """Ctrl-C during ``fit``: the first SIGINT asks Tune to stop cleanly (through Tune's SIGUSR1
+    handler: trials are stopped and the experiment state saved) and is remembered, so the run can be
+    reported as interrupted; a second SIGINT raises KeyboardInterrupt at once."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous_handler = signal.getsignal(signal.SIGINT)
+    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"   # ours below asks Tune to stop instead
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if interrupted.is_set():
+            raise KeyboardInterrupt
+        interrupted.set()
+        print("\nweakdis sweep: stopping after Ctrl-C (the running trials keep their last checkpoint; "
+              "press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        tune_handler = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
+        if callable(tune_handler):
+            tune_handler(signal.SIGUSR1, frame)
+        else:
+            raise KeyboardInterrupt
+
+    hint_filter = _TuneRestoreHint()
+    tune_logger = logging.getLogger("ray.tune.tune")
+    signal.signal(signal.SIGINT, on_sigint)
+    tune_logger.addFilter(hint_filter)
+    try:
+        yield interrupted
+    finally:
+        tune_logger.removeFilter(hint_filter)
+        signal.signal(signal.SIGINT, previous_handler)
+        if previous_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
+
+
 def _fit_and_collect(config: SweepConfig, run_uri: str, address: str | None, stream: TextIO,
                      make_tuner: Callable[[], Any]) -> SweepOutcome:
     """Start (or join) Ray, fit the tuner that ``make_tuner`` builds, stop a Ray this call started,
-    then collect and summarise the run's results."""
+    then collect and summarise the run's results (also after a Ctrl-C, which is reported in the
+    outcome with the command that resumes the run)."""
     started = start_ray(address, threads_per_trial=int(config.resources.cpus))
     try:
-        with _classic_progress_table():
+        with _classic_progress_table(), _interruptible() as interrupted:
             make_tuner().fit()
     finally:
         if started:
@@ -398,5 +551,8 @@ def _fit_and_collect(config: SweepConfig, run_uri: str, address: str | None, str
             ray.shutdown()
     results = collect_results(run_uri)
     summary(results, config, run_uri, stream)
-    return SweepOutcome(run_uri, len(results), results)
+    command = resume_command(run_uri, address)
+    if interrupted.is_set():
+        print(f"\nInterrupted; the results so far are written. Continue with:\n{command}", file=stream, flush=True)
+    return SweepOutcome(run_uri, len(results), results, interrupted=interrupted.is_set(), resume_command=command)
 

@@ -57,8 +57,27 @@ def read_config(argument: str | None) -> SweepConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`weakdis sweep`: 0 when the sweep ran to its end, 130 after Ctrl-C (the results so far are
+    written and the last line printed is the command that continues the run). OS-level failures
+    and overflows become one-line errors naming the file or value."""
+    from trainables.train_cli import os_error_message
+
+    try:
+        outcome = _run(args)
+    except OverflowError as error:
+        raise WeakdisError(f"a sweep config value is out of range ({error}); expected finite numbers") from None
+    except OSError as error:
+        raise WeakdisError(os_error_message(error)) from None
+    if outcome is not None and outcome.interrupted:
+        return 130
+    return 0
+
+
+def _run(args: argparse.Namespace):
     from search import runner
 
+    if args.name is not None:
+        runner.check_run_name(args.name)
     if args.resume:
         if args.num_samples is not None:
             raise WeakdisError("--num-samples cannot change a sweep being resumed; resume it as it was started")
@@ -73,9 +92,7 @@ def run(args: argparse.Namespace) -> int:
             if runner.is_remote(storage):
                 raise WeakdisError("--resume with remote storage needs --name")
             run_uri = runner.join_uri(storage, runner.latest_run(storage, config.name))
-        runner.resume_sweep(run_uri, address=args.address)
-        return 0
+        return runner.resume_sweep(run_uri, address=args.address)
     config = read_config(args.config)
-    runner.run_sweep(config, address=args.address, storage=args.storage, name=args.name,
-                     num_samples=args.num_samples)
-    return 0
+    return runner.run_sweep(config, address=args.address, storage=args.storage, name=args.name,
+                            num_samples=args.num_samples)

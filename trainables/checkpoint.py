@@ -153,14 +153,20 @@ def read_state_file(path: str | os.PathLike, map_location: str | torch.device = 
     """``torch.load(path, weights_only=True)``: tensors and plain containers only, so a file with a
     pickled object (which could run code) is refused with a WeakdisError naming the file."""
     import pickle
+    import re
+    import zipfile
 
+    if not zipfile.is_zipfile(path):
+        raise WeakdisError(f"checkpoint file '{path}': cannot be read (not a file written by torch.save); "
+                           "expected a weakdis checkpoint")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        first = " ".join(str(error).split())[:200]
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        what = f"a pickled {found.group(1)}" if found else "pickled objects"
         raise WeakdisError(
-            f"checkpoint file '{path}': refused, it holds objects other than tensors and plain data "
-            f"(weights_only load: {first}); weakdis never unpickles checkpoints"
+            f"checkpoint file '{path}': refused, it holds {what}, not only tensors and plain data; "
+            "weakdis loads checkpoints with weights_only=True and never unpickles code"
         ) from None
     except Exception as error:  # torch raises many types for a damaged file
         raise WeakdisError(f"checkpoint file '{path}': cannot be read ({' '.join(str(error).split())[:200]})") from None

@@ -157,6 +157,8 @@ def _run(args: argparse.Namespace) -> int:
 
     resume_from = None
     base = None
+    if args.resume and getattr(args, "overwrite", False):
+        raise WeakdisError("--resume and --overwrite exclude each other: continue the run in --out or replace it")
     if getattr(args, "overwrite", False) and args.out is None:
         raise WeakdisError("--overwrite needs --out DIR: the directory of the run to replace")
     if args.resume:

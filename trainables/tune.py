@@ -10,26 +10,38 @@ a Ray Train ``TorchTrainer`` started inside it (Ray 2.60 no longer accepts a Tra
   worker runs ``train``; the models average gradients themselves; rank 0 evaluates and writes the
   checkpoint. A Train callback forwards each report (rank 0's metrics and the persisted
   checkpoint) to this Tune trial, which reports it to Tune, so Tune holds the checkpoints and a
-  restored trial hands its checkpoint back to the TorchTrainer (``resume_from_checkpoint``).
+  restored trial hands its checkpoint back to the TorchTrainer (``resume_from_checkpoint``). The
+  TorchTrainer keeps its own checkpoints under the sweep's storage (``<run>/.ray-train``), which
+  every node of a cluster reaches, not under a node-local temporary directory.
+- ``recording_failures(function)``: a trial that raises a WeakdisError (it diverged, or its config
+  is invalid) reports one last result ``{"weakdis_error": message, <objectives>: NaN}`` and ends
+  normally. Training is deterministic, so a retry would fail again: Tune does not retry it (its
+  FailureConfig retries only crashes: a killed worker, an out-of-memory kill), the searcher sees
+  non-finite objectives (Optuna records the configuration as failed) and the results table marks
+  the trial ``failed`` with the message as its ``error``.
 
 Only this module and ``search`` import Ray.
 """
 from __future__ import annotations
 
+import functools
+import math
 import os
 import queue
 import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
 from trainables.loop import train
 
 # Keys Tune may put in a trial config beside the TrialConfig keys.
-NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker")
+NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker", "_storage")
+# The report key of a trial that failed for good (see recording_failures); analysis.results reads it.
+FAILED_KEY = "weakdis_error"
 _DONE = "__weakdis_done__"
 # The Tune function of a multi-worker trial only waits on its TorchTrainer; Tune refuses a zero request.
 DRIVER_CPUS = 0.1
@@ -148,7 +160,9 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=f"train-{context.get_trial_id()}",
-            storage_path=os.path.join(tempfile.gettempdir(), "weakdis-ray-train"),
+            # The sweep's storage (reachable from every node), not node-local /tmp, which Ray
+            # rejects for a run spanning nodes; without a sweep (tests), a temporary directory.
+            storage_path=config.get("_storage") or os.path.join(tempfile.gettempdir(), "weakdis-ray-train"),
             callbacks=[_forwarding_callback(items)],
         ),
         resume_from_checkpoint=ray.tune.get_checkpoint(),
@@ -207,7 +221,31 @@ def _unwrap_train_error(error: BaseException) -> BaseException:
     return error
 
 
-def with_trial_resources(cpus: float = 1, gpus: float = 0, workers: int = 1) -> Callable[..., Any]:
+def recording_failures(function: Callable[[dict[str, Any]], Any],
+                       objectives: Sequence[str] = ()) -> Callable[[dict[str, Any]], Any]:
+    """``function`` (a Tune function trainable) with its WeakdisErrors recorded instead of raised; see
+    the module docstring. Other exceptions propagate, so Tune retries a crashed trial from its
+    checkpoint as ``failure.max_failures`` allows."""
+
+    @functools.wraps(function)
+    def trial(config: dict[str, Any]) -> Any:
+        try:
+            return function(config)
+        except WeakdisError as error:
+            import ray.tune
+
+            from trainables.evaluation import METRIC_KEYS
+
+            failed = {key: math.nan for key in (*METRIC_KEYS, *objectives)}
+            failed[FAILED_KEY] = " ".join(str(error).split()) or "WeakdisError"
+            ray.tune.report(failed)
+            return None
+
+    return trial
+
+
+def with_trial_resources(cpus: float = 1, gpus: float = 0, workers: int = 1, objectives: Sequence[str] = (),
+                         storage: str | None = None) -> Callable[..., Any]:
     """The trainable for a Tuner, with its resource request.
 
     ``workers == 1``: ``trial_function`` with ``{"CPU": cpus, "GPU": gpus}`` (fractional GPUs pack
@@ -222,11 +260,12 @@ def with_trial_resources(cpus: float = 1, gpus: float = 0, workers: int = 1) -> 
     if cpus < 0 or gpus < 0:
         raise WeakdisError(f"resources cpus={cpus!r}, gpus={gpus!r}: expected numbers >= 0")
     if workers == 1:
-        return ray.tune.with_resources(trial_function, {"CPU": cpus, "GPU": gpus})
+        return ray.tune.with_resources(recording_failures(trial_function, objectives), {"CPU": cpus, "GPU": gpus})
 
     def distributed(config: dict[str, Any]) -> None:
         distributed_trial_function({**config, "_workers": workers, "_use_gpu": gpus > 0,
-                                    "_cpus_per_worker": cpus, "_gpus_per_worker": gpus})
+                                    "_cpus_per_worker": cpus, "_gpus_per_worker": gpus,
+                                    **({"_storage": storage} if storage else {})})
 
     distributed.__name__ = "distributed_trial_function"
-    return ray.tune.with_resources(distributed, {"CPU": DRIVER_CPUS})
+    return ray.tune.with_resources(recording_failures(distributed, objectives), {"CPU": DRIVER_CPUS})

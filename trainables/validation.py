@@ -78,10 +78,25 @@ def training_split_size(cfg: TrialConfig, source: str = "trial config") -> int:
     return int(TRAIN_FRACTION * version_rows(cfg, source))
 
 
+# Models whose mixture prior has one component per labelled value: "combinations" (AbsAE: one per
+# combination of relevant-factor values) or "values" (M-AE: one per value of each factor). Every
+# component needs a labelled sample, so tau must be at least the component count.
+MIXTURE_PRIOR_MODELS = {"absae": "combinations", "mae": "values"}
+
+
 def check_tau(cfg: TrialConfig, source: str = "trial config") -> None:
-    """``tau`` labelled samples must exist in the training split."""
+    """``tau`` labelled samples must exist in the training split, and a mixture prior needs at least
+    one labelled sample per component."""
     if cfg.tau <= 0:
         return
+    spec = check_dataset_version(cfg.dataset, source)
+    kind = MIXTURE_PRIOR_MODELS.get(cfg.model)
+    needed = spec.num_combinations if kind == "combinations" else max(spec.factor_sizes) if kind else 0
+    if cfg.tau < needed:
+        raise WeakdisError(
+            f"{source}: tau={cfg.tau} is invalid for model {cfg.model} on {cfg.dataset}: its prior has "
+            f"{needed} components, each needing a labelled sample, so expected tau >= {needed}"
+        )
     available = training_split_size(cfg, source)
     if cfg.tau > available:
         where = f"data_images={cfg.data_images}" if cfg.data_path is None else f"data_path={cfg.data_path!r}"
