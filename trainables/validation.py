@@ -11,6 +11,7 @@ Value coercion (strings to numbers) is not done here; see ``trainables.config``.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -55,7 +56,7 @@ def version_rows(cfg: TrialConfig, source: str = "trial config") -> int:
     of the version's rows in ``cfg.data_path`` (whose labels are read, not its images)."""
     spec = check_dataset_version(cfg.dataset, source)
     if cfg.data_path is None:
-        rows = len(spec.official_rows())
+        rows = _official_row_count(spec.name)
         return rows if cfg.data_images is None else min(rows, int(cfg.data_images))
     from trainables.data.formats import read_labels
 
@@ -72,6 +73,13 @@ def version_rows(cfg: TrialConfig, source: str = "trial config") -> int:
                            f"({' '.join(str(error).split())[:200]})") from None
     keep, _ = spec.select(contents.classes)
     return int(keep.sum())
+
+
+@functools.lru_cache(maxsize=None)
+def _official_row_count(version: str) -> int:
+    from trainables.data.versions import VERSIONS
+
+    return len(VERSIONS[version].official_rows())
 
 
 def training_split_size(cfg: TrialConfig, source: str = "trial config") -> int:
