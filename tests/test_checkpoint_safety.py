@@ -23,6 +23,8 @@ from trainables.checkpoint import (
 )
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
+from test_loop_cli import TINY
+from test_loop_training import stand_ins  # noqa: F401  (the fixture)
 
 
 class Payload:
@@ -154,3 +156,20 @@ def test_a_recorded_failure_is_a_failed_trial_with_its_reason(tmp_path):
     assert results["status"].tolist() == ["failed"]
     assert results["error"].tolist() == ["trial diverged at step 3: loss 'recon' is nan"]
     assert results["step"].tolist() == [2] and results["dci"].tolist() == [0.4]   # its last evaluation
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_naming_the_file(stand_ins, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import trainables.checkpoint
+
+    def full_disk(state, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(trainables.checkpoint.torch, "save", full_disk)
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("weakdis: error: cannot write or read '") and "state.pt" in err
+    assert "No space left on device" in err and "\n" not in err
+    assert not list(out.glob(".checkpoint.tmp-*"))        # the half-written staging directory is gone

@@ -105,9 +105,12 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.ray
-def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+import contextlib
+
+
+@contextlib.contextmanager
+def two_node_cluster(tmp_path: Path, env: dict):
+    """A head and a worker node (one CPU each) on this machine; yields the head's address."""
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = free_port()
     address = f"127.0.0.1:{port}"
@@ -130,9 +133,7 @@ def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
             assert nodes[0].poll() is None, (tmp_path / "head.log").read_text()[-2000:]
             time.sleep(1)
         start([f"--address={address}", f"--temp-dir={short_temp / 'worker'}"], "worker.log")
-        script = tmp_path / "driver.py"
-        script.write_text(DRIVER)
-        # the driver waits until both nodes have registered before it sweeps
+        # wait until both nodes have registered
         waiter = textwrap.dedent(f"""
             import time, ray
             ray.init(address={address!r}, log_to_driver=False)
@@ -142,9 +143,7 @@ def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
             ray.shutdown()
         """)
         subprocess.run([sys.executable, "-c", waiter], env=env, check=True, timeout=120, capture_output=True)
-        sweep = subprocess.run([sys.executable, str(script), address, str(tmp_path / "runs")], env=env,
-                               capture_output=True, text=True, timeout=240)
-        assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]
+        yield address
     finally:
         for node in reversed(nodes):
             if node.poll() is None:
@@ -158,6 +157,20 @@ def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
             node.wait()
         shutil.rmtree(short_temp, ignore_errors=True)
 
+
+CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@pytest.mark.ray
+def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
+    env = {**os.environ, **CLUSTER_ENV}
+    with two_node_cluster(tmp_path, env) as address:
+        script = tmp_path / "driver.py"
+        script.write_text(DRIVER)
+        sweep = subprocess.run([sys.executable, str(script), address, str(tmp_path / "runs")], env=env,
+                               capture_output=True, text=True, timeout=240)
+        assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]
+
     node_ids = json.loads(next(line for line in sweep.stdout.splitlines() if line.startswith("NODES "))[6:])
     assert len(node_ids) == 2
     run_dir = tmp_path / "runs" / "two-nodes"
@@ -170,3 +183,46 @@ def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
     results = pd.read_parquet(run_dir / "results.parquet")
     assert len(results) == 4 and (results["status"] == "finished").all()
     assert f"Results: {run_dir}" in sweep.stdout
+
+
+WORKERS_DRIVER = textwrap.dedent("""
+    import json, sys
+    import ray
+    from search.runner import run_sweep
+    from search.schema import parse_sweep_config
+
+    ray.init(address=sys.argv[1], log_to_driver=False)
+    config = parse_sweep_config({
+        "dataset": "dsprites:v2",
+        "fixed": {"steps": 4, "eval_every": 2, "batch_size": 8, "data_images": 200, "tau": 0, "eval_points": 60,
+                  "latent_dim": 4, "device": "cpu"},
+        "models": {"betavae": {"space": {"beta": {"uniform": [1.0, 2.0]}}}},
+        "objectives": {"dci": "max", "recon_error": "min"}, "num_samples": 1,
+        # 0.1 CPU for the trial's driver + 2 workers of 0.6 CPU: more than one 1-CPU node holds
+        "resources": {"cpus": 0.6, "workers": 2},
+    }, source="two-node-workers.yaml")
+    run_sweep(config, address=sys.argv[1], storage=sys.argv[2], name="workers")
+    ray.shutdown()
+""")
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_multi_worker_trial_spans_two_nodes_and_checkpoints_into_the_sweep_storage(tmp_path):
+    """python -m pytest -m slow tests/test_search_cluster.py -k multi_worker -q"""
+    env = {**os.environ, **CLUSTER_ENV}
+    with two_node_cluster(tmp_path, env) as address:
+        script = tmp_path / "driver.py"
+        script.write_text(WORKERS_DRIVER)
+        sweep = subprocess.run([sys.executable, str(script), address, str(tmp_path / "runs")], env=env,
+                               capture_output=True, text=True, timeout=800)
+    assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
+    import pandas as pd
+
+    run_dir = tmp_path / "runs" / "workers"
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert len(results) == 1 and results["status"].tolist() == ["finished"], results[["status", "error"]]
+    assert results["step"].tolist() == [4]
+    # the TorchTrainer's own checkpoints live in the run on the sweep's storage, not in node-local /tmp
+    inner = list((run_dir / ".ray-train").glob("train-*/checkpoint_*"))
+    assert inner, sorted(str(p) for p in run_dir.rglob("*"))[:50]

@@ -149,6 +149,7 @@ def test_a_diverged_trial_is_failed_once_not_retried_and_optuna_is_told(tmp_path
     for beta in failed["beta"]:
         assert states[round(beta, 9)] == "FAIL"
     assert (results["status"] == "finished").sum() + len(failed) == 4
+    assert (results["data_seed"] == 0).all()   # one data seed for the sweep, recorded per trial
 
 
 CTRL_C_DRIVER = textwrap.dedent("""
@@ -199,3 +200,15 @@ def test_ctrl_c_stops_cleanly_writes_results_exits_130_and_prints_the_resume_com
     results = pd.read_parquet(run / "results.parquet")
     assert (results["status"] == "finished").all() and len(results) == 6
     assert (results["step"] == 6).all()
+
+
+def test_a_local_ray_counts_its_cpus_itself(monkeypatch):
+    """No num_cpus=os.cpu_count(): Ray's own detection honours cgroup and Slurm / affinity limits."""
+    import ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    assert runner.start_ray(None, threads_per_trial=2) is True
+    assert len(calls) == 1 and "num_cpus" not in calls[0]
+    assert calls[0]["runtime_env"] == {"env_vars": {"OMP_NUM_THREADS": "2"}}
