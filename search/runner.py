@@ -445,7 +445,25 @@ def run_sweep(
               f"on {', '.join(config.datasets)}; run directory {run_uri}", file=stream, flush=True)
         return build_tuner(config, storage_uri, name, trainable)
 
-    return _fit_and_collect(config, run_uri, address, stream, start)
+    try:
+        return _fit_and_collect(config, run_uri, address, stream, start)
+    except BaseException:
+        _remove_unstarted_run(run_uri)
+        raise
+
+
+def _remove_unstarted_run(run_uri: str) -> None:
+    """A local run that holds nothing but our sweep.yaml (Ray failed to start, Ctrl-C before the first
+    trial) is removed, so that a later `--resume` does not pick a run with nothing to resume."""
+    if is_remote(run_uri):
+        return
+    run_dir = Path(run_uri)
+    try:
+        if run_dir.is_dir() and [p.name for p in run_dir.iterdir()] == [SWEEP_FILE]:
+            (run_dir / SWEEP_FILE).unlink()
+            run_dir.rmdir()
+    except OSError:
+        pass
 
 
 def resume_sweep(

@@ -61,7 +61,7 @@ DRIVER = textwrap.dedent("""
         import numpy as np
         from ray import tune
 
-        step, total = 0, 0.0
+        step, total, resumed_from = 0, 0.0, 0
         rng = np.random.default_rng([int(config["seed"]), int(config["beta"] * 1000)])
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
@@ -70,15 +70,17 @@ DRIVER = textwrap.dedent("""
                     state = json.load(file)
             step, total = state["step"], state["total"]
             rng.bit_generator.state = state["rng"]
+            resumed_from = step
         while step < config["steps"]:
             time.sleep(STEP_SECONDS)
             total += float(rng.normal())
+            mig = float(rng.random())      # every draw of the step before the state is saved
             step += 1
             with tempfile.TemporaryDirectory() as directory:
                 with open(os.path.join(directory, "state.json"), "w") as file:
                     json.dump({{"step": step, "total": total, "rng": rng.bit_generator.state}}, file)
-                tune.report({{"step": step, "dci": total, "recon_error": 1.0 / (1.0 + abs(total)),
-                             "mig": float(rng.random())}}, checkpoint=tune.Checkpoint.from_directory(directory))
+                tune.report({{"step": step, "dci": total, "recon_error": 1.0 / (1.0 + abs(total)), "mig": mig,
+                             "resumed_from": resumed_from}}, checkpoint=tune.Checkpoint.from_directory(directory))
 
     build = runner.build_trainable
     runner.build_trainable = lambda config, function=None, run_uri=None: build(config, chaos_trial, run_uri)
