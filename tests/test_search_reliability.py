@@ -212,3 +212,28 @@ def test_a_local_ray_counts_its_cpus_itself(monkeypatch):
     assert runner.start_ray(None, threads_per_trial=2) is True
     assert len(calls) == 1 and "num_cpus" not in calls[0]
     assert calls[0]["runtime_env"] == {"env_vars": {"OMP_NUM_THREADS": "2"}}
+
+
+@pytest.mark.ray
+def test_two_sweeps_started_at_once_with_one_name_one_runs_and_one_is_refused(tmp_path):
+    from test_search_runner import BASE
+
+    script = tmp_path / "driver.py"
+    script.write_text(CTRL_C_DRIVER.format(tests=str(TESTS)))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({**BASE, "num_samples": 2}))
+    storage = tmp_path / "runs"
+    command = [sys.executable, str(script), "sweep", str(sweep), "--storage", str(storage), "--name", "same"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outcomes = []
+    for process in (first, second):
+        out, err = process.communicate(timeout=300)
+        outcomes.append((process.returncode, out, err))
+    statuses = sorted(status for status, _, _ in outcomes)
+    assert statuses == [0, 1], [(s, e[-2000:]) for s, _, e in outcomes]
+    refused = next(err for status, _, err in outcomes if status == 1)
+    assert refused.strip() == (f"weakdis: error: run {storage / 'same'} exists already; pass --resume to "
+                               "continue it or choose another --name")
+    results = pd.read_parquet(storage / "same" / "results.parquet")
+    assert len(results) == 2 and (results["status"] == "finished").all()
