@@ -147,7 +147,8 @@ def test_seed_as_a_dimension_means_one_trial_per_proposal():
 
 
 def test_dataset_versions_are_arms_of_their_own():
-    cfg = config(dataset=["dsprites:v2", "dsprites:v3"], seeds=[0])
+    # tau >= 135: dsprites:v3's AbsAE prior has 135 components, each needing a labelled sample
+    cfg = config(dataset=["dsprites:v2", "dsprites:v3"], seeds=[0], fixed={"steps": 40, "eval_every": 20, "tau": 200})
     trials = draw(build_searcher(cfg), 4)
     assert [(t["model"], t["dataset"]) for t in trials] == [
         ("absae", "dsprites:v2"), ("absae", "dsprites:v3"), ("betavae", "dsprites:v2"), ("betavae", "dsprites:v3")]
