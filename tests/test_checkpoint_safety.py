@@ -81,8 +81,13 @@ def test_analyze_never_runs_a_planted_pickle_in_a_run_directory(tmp_path, capsys
     state = [json.dumps({"trial_id": "abcde_00000", "status": "TERMINATED", "config": params,
                          "relative_logdir": trial.name}), json.dumps({"error_filename": None, "last_result": {}})]
     (run / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps({"trial_data": [state]}))
-    # a planted pickle beside the Tune files too: nothing that analyze reads is a pickle
+    # planted pickles beside the Tune files too (Tune's own tuner.pkl / searcher state are pickles):
+    # nothing that analyze reads is a pickle
+    import pickle
+
     torch.save({"x": Payload(marker)}, run / "results.pt")
+    for name in ("tuner.pkl", "searcher-state-2026-01-01_00-00-00.pkl", "results.pkl"):
+        (run / name).write_bytes(pickle.dumps(Payload(marker)))
     assert main(["analyze", str(run), "--out", str(tmp_path / "out"), "--formats", "png"]) == 0
     captured = capsys.readouterr()
     assert not marker.exists()
