@@ -173,7 +173,7 @@ def test_ctrl_c_stops_cleanly_writes_results_exits_130_and_prints_the_resume_com
     script = tmp_path / "driver.py"
     script.write_text(CTRL_C_DRIVER.format(tests=str(TESTS)))
     sweep = tmp_path / "sweep.yaml"
-    sweep.write_text(yaml.safe_dump({**BASE, "num_samples": 6, "fixed": {"steps": 6, "eval_every": 1},
+    sweep.write_text(yaml.safe_dump({**BASE, "num_samples": 4, "fixed": {"steps": 5, "eval_every": 1},
                                      "budget": {"max_concurrent_trials": 1}}))
     storage = tmp_path / "runs"
     driver = subprocess.Popen([sys.executable, str(script), "sweep", str(sweep), "--storage", str(storage),
@@ -192,14 +192,14 @@ def test_ctrl_c_stops_cleanly_writes_results_exits_130_and_prints_the_resume_com
     assert lines[-1] == f"weakdis sweep --storage {storage} --resume --name ctrlc"
     assert "Tuner.restore" not in out + err
     results = pd.read_parquet(run / "results.parquet")
-    assert len(results) >= 1 and not ((results["status"] == "finished").all() and len(results) == 6)
+    assert len(results) >= 1 and not ((results["status"] == "finished").all() and len(results) == 4)
 
     resumed = subprocess.run([sys.executable, str(script), *lines[-1].split()[1:]], capture_output=True, text=True,
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     results = pd.read_parquet(run / "results.parquet")
-    assert (results["status"] == "finished").all() and len(results) == 6
-    assert (results["step"] == 6).all()
+    assert (results["status"] == "finished").all() and len(results) == 4
+    assert (results["step"] == 5).all()
 
 
 def test_a_local_ray_counts_its_cpus_itself(monkeypatch):
