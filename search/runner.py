@@ -161,8 +161,11 @@ def build_trainable(config: SweepConfig, function: FunctionTrainable | None = No
         from trainables.tune import with_trial_resources
 
         inner_storage = join_uri(run_uri, ".ray-train") if run_uri is not None else None
+        # ASHA counts reports (training_iteration) as time: a repeated report would move a restored
+        # trial towards max_t early, so restored trials re-report only without ASHA.
         return with_trial_resources(cpus=resources.cpus, gpus=resources.gpus, workers=resources.workers,
-                                    objectives=config.metrics, storage=inner_storage)
+                                    objectives=config.metrics, storage=inner_storage,
+                                    rereport_restored=config.scheduler.kind != "asha")
     from ray import tune
 
     if resources.workers != 1:

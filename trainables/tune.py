@@ -59,14 +59,17 @@ def _restored_checkpoint_dir(checkpoint: Any) -> str | None:
     return checkpoint.to_directory(tempfile.mkdtemp(prefix="weakdis-restore-"))
 
 
-def trial_function(config: dict[str, Any]) -> None:
-    """A Tune function trainable running one trial in this process; see the module docstring."""
+def trial_function(config: dict[str, Any], rereport_restored: bool = True) -> None:
+    """A Tune function trainable running one trial in this process; see the module docstring.
+
+    ``rereport_restored``: a restored trial first reports its checkpoint's evaluation again (see
+    :func:`_report_restored_evaluation`); off under ASHA, which counts reports as time."""
     import ray.tune
 
     cfg = trial_config_from(config)
     resume_from = _restored_checkpoint_dir(ray.tune.get_checkpoint())
     work = Path(tempfile.mkdtemp(prefix="weakdis-trial-"))
-    if resume_from is not None:
+    if resume_from is not None and rereport_restored:
         _report_restored_evaluation(resume_from)
 
     def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
@@ -262,7 +265,7 @@ def recording_failures(function: Callable[[dict[str, Any]], Any],
 
 
 def with_trial_resources(cpus: float = 1, gpus: float = 0, workers: int = 1, objectives: Sequence[str] = (),
-                         storage: str | None = None) -> Callable[..., Any]:
+                         storage: str | None = None, rereport_restored: bool = True) -> Callable[..., Any]:
     """The trainable for a Tuner, with its resource request.
 
     ``workers == 1``: ``trial_function`` with ``{"CPU": cpus, "GPU": gpus}`` (fractional GPUs pack
@@ -277,7 +280,13 @@ def with_trial_resources(cpus: float = 1, gpus: float = 0, workers: int = 1, obj
     if cpus < 0 or gpus < 0:
         raise WeakdisError(f"resources cpus={cpus!r}, gpus={gpus!r}: expected numbers >= 0")
     if workers == 1:
-        return ray.tune.with_resources(recording_failures(trial_function, objectives), {"CPU": cpus, "GPU": gpus})
+        function = trial_function
+        if not rereport_restored:
+            def function(config: dict[str, Any]) -> None:
+                trial_function(config, rereport_restored=False)
+
+            function.__name__ = "trial_function"
+        return ray.tune.with_resources(recording_failures(function, objectives), {"CPU": cpus, "GPU": gpus})
 
     def distributed(config: dict[str, Any]) -> None:
         distributed_trial_function({**config, "_workers": workers, "_use_gpu": gpus > 0,
