@@ -59,15 +59,17 @@ Run 'weakdis COMMAND --help' for a command's options, keys and examples.
 """
 
 
-def logging_options() -> argparse.ArgumentParser:
-    """The -v / -q options every subcommand (and every ``data`` action) takes."""
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("output")
+def add_logging_options(parser: argparse.ArgumentParser) -> None:
+    """-v / -q on ``parser`` and on every subparser below it (the ``data`` actions)."""
+    group = parser.add_argument_group("output")
     group.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
                        help="more detail: debug logging with times and module names")
     group.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS,
                        help="only warnings and errors: no progress bar or progress lines (-qq: errors only)")
-    return common
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                add_logging_options(child)
 
 
 def selected_command(argv: Sequence[str]) -> str | None:
@@ -91,16 +93,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"weakdis {_installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="{train,sweep,analyze,data}")
     subparsers.required = True
-    common = logging_options()
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         module = _load(module_name) if command in (name, "*") else None
         sub = subparsers.add_parser(
-            name, help=help_text, description=help_text, parents=[common],
+            name, help=help_text, description=help_text,
             epilog=getattr(module, "EPILOG", None), formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(_module=module, _command=name, _module_name=module_name)
         if module is not None:
             module.add_arguments(sub)
+        add_logging_options(sub)
     return parser
 
 

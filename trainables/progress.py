@@ -180,13 +180,15 @@ class WorkProgress:
 
     On a terminal ``stream`` (and with ``bar`` not False): a tqdm bar. Otherwise one INFO line on
     ``logger`` every ``interval`` seconds and at the end: ``generating shapes3d: 96,000/480,000
-    images (20%), 1,234 images/s, 5:11 left``. ``unit="B"`` shows megabytes.
+    images (20%), 1,234 images/s, 5:11 left`` (or, with ``lines_to_stream``, printed on ``stream``).
+    ``unit="B"`` shows megabytes.
     """
 
     def __init__(self, label: str, *, unit: str = "images", stream: TextIO | None = None,
                  bar: bool | None = None, interval: float = 10.0, logger: logging.Logger | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 lines_to_stream: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.label = label
+        self.lines_to_stream = lines_to_stream
         self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.use_bar = is_terminal(self.stream) if bar is None else bar
@@ -196,6 +198,7 @@ class WorkProgress:
         self.started: float | None = None
         self._last = 0.0
         self._done = 0
+        self._reported_end = False
         self._bar: Any = None
 
     def __call__(self, done: int, total: int | None = None) -> None:
@@ -219,9 +222,15 @@ class WorkProgress:
             return
         self._done = done
         finished = total is not None and done >= total
+        if finished and self._reported_end:
+            return
+        self._reported_end = finished
         if finished or now - self._last >= self.interval:
             self._last = now
-            self.logger.info(self.line(done, total, now))
+            if self.lines_to_stream:
+                print(self.line(done, total, now), file=self.stream, flush=True)
+            else:
+                self.logger.info(self.line(done, total, now))
 
     def line(self, done: int, total: int | None, now: float | None = None) -> str:
         now = self.clock() if now is None else now
