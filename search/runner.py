@@ -25,6 +25,7 @@ from search.space import build_searcher, total_trials
 from trainables.errors import WeakdisError
 
 SWEEP_FILE = "sweep.yaml"
+OPTUNA_FILE = "optuna.db"      # the Optuna studies of a local run: optuna-dashboard sqlite:///<run>/optuna.db
 RESULT_FILES = ("results.parquet", "results.csv", "history.parquet")
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
 PROGRESS_METRICS = ("step", "recon_error", "dci", "mig", "sap", "relation_accuracy")
@@ -192,6 +193,43 @@ def trial_name(trial: Any) -> str:
     return f"{trial.config.get('model', 'trial')}_{trial.trial_id}"
 
 
+def with_default_study_storage(config: SweepConfig, run_uri: str) -> SweepConfig:
+    """An Optuna sweep without ``searcher.storage`` keeps its studies in ``<run>/optuna.db`` (SQLite)
+    when the run is local, so that optuna-dashboard can open them and ``--resume`` continues them;
+    the resolved URL is what sweep.yaml records. A remote run (s3://, gs://) keeps them in memory:
+    SQLite needs a local file (set ``searcher.storage`` to a database URL to keep them)."""
+    if config.searcher.kind != "optuna" or config.searcher.storage is not None or is_remote(run_uri):
+        return config
+    url = f"sqlite:///{Path(run_uri).resolve() / OPTUNA_FILE}"
+    return dataclasses.replace(config, searcher=dataclasses.replace(config.searcher, storage=url))
+
+
+def build_callbacks(config: SweepConfig) -> list[Any]:
+    """Ray Tune logger callbacks from the config's ``callbacks:`` (MLflow, W&B). A relative local
+    MLflow ``tracking_uri`` (``file:./mlruns`` or ``./mlruns``) is made absolute; naming a file
+    store opts in to it (MLflow 3 refuses one unless ``MLFLOW_ALLOW_FILE_STORE`` is set; a
+    ``sqlite:///mlflow.db`` URI is MLflow's recommended local store)."""
+    callbacks: list[Any] = []
+    for name, options in config.callbacks.items():
+        options = dict(options)
+        if name == "mlflow":
+            from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+            uri = options.get("tracking_uri")
+            if isinstance(uri, str) and ("://" not in uri or uri.startswith("file:")) and not uri.startswith("file:///"):
+                local = uri.removeprefix("file://").removeprefix("file:")
+                options["tracking_uri"] = Path(local).expanduser().resolve().as_uri()
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            options.setdefault("experiment_name", config.name)
+            callbacks.append(MLflowLoggerCallback(**options))
+        elif name == "wandb":
+            from ray.air.integrations.wandb import WandbLoggerCallback
+
+            options.setdefault("project", config.name)
+            callbacks.append(WandbLoggerCallback(**options))
+    return callbacks
+
+
 def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
     from ray import tune
 
@@ -214,6 +252,7 @@ def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
         failure_config=tune.FailureConfig(max_failures=config.failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
         progress_reporter=build_reporter(config),
+        callbacks=build_callbacks(config) or None,
         verbose=1,
         log_to_file=True,
     )
@@ -348,6 +387,7 @@ def run_sweep(
     run_uri = join_uri(storage_uri, name)
     if not is_remote(run_uri) and (Path(run_uri) / SWEEP_FILE).exists():
         raise WeakdisError(f"run {run_uri} exists already; pass --resume to continue it or another --name")
+    config = with_default_study_storage(config, run_uri)
     trainable = build_trainable(config, function)
 
     def start() -> Any:

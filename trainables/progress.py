@@ -83,7 +83,9 @@ class TrainProgress:
             return
         now = self.clock()
         if self.start_step is None:
-            self.start_step = step - 1
+            # rates count from the end of the first step seen (its start is unknown: data loading,
+            # compilation and warm-up happen before it)
+            self.start_step, self.step = step, step - 1
             self.started = now
             self._last_line = now
             if self.use_bar:
@@ -95,7 +97,7 @@ class TrainProgress:
             if fresh:
                 self.losses = fresh
         if self._bar is not None:
-            self._bar.update(max(0, step - max(previous, self.start_step)))
+            self._bar.update(max(0, step - previous))
             self._bar.set_postfix_str(self._postfix(now), refresh=False)
         elif now - self._last_line >= self.interval or step == self.total_steps:
             self._last_line = now
@@ -157,7 +159,7 @@ class TrainProgress:
         from tqdm import tqdm
 
         self._bar = tqdm(
-            total=self.total_steps, initial=self.start_step or 0, unit="step", file=self.stream,
+            total=self.total_steps, initial=max(0, (self.start_step or 1) - 1), unit="step", file=self.stream,
             dynamic_ncols=True, mininterval=0.25, smoothing=0.1, leave=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
         )
