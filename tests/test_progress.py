@@ -129,3 +129,19 @@ def test_weakdis_train_through_a_pipe_prints_plain_lines(tmp_path):
     evaluations = [line for line in lines if line.startswith("step ") and "recon_error" in line]
     assert [line.split()[1] for line in evaluations] == ["10/20", "20/20"]
     assert "generating dsprites" in run.stderr
+
+
+def test_ensure_handler_respects_an_application_that_logs_info_itself():
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout, format='APP %(name)s %(message)s')\n"
+        "from trainables.logs import ensure_handler\n"
+        "ensure_handler()\n"
+        "logging.getLogger('trainables.progress').info('hello')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.stdout.strip() == "APP trainables.progress hello" and "hello" not in run.stderr
+    # a root handler at WARNING (what a Ray worker may have) would drop the line: weakdis adds its own
+    quiet_root = script.replace("level=logging.INFO", "level=logging.WARNING")
+    run = subprocess.run([sys.executable, "-c", quiet_root], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.stderr.strip() == "hello" and run.stdout == ""

@@ -43,11 +43,14 @@ def configure(verbose: int = 0, quiet: int = 0, stream=None) -> int:
 
 
 def ensure_handler() -> None:
-    """When neither weakdis's loggers nor the root logger have a handler (a Ray trial, a script),
-    log weakdis INFO lines to stderr; an application's own logging set-up is left alone."""
-    if logging.getLogger().handlers:
-        return
+    """Make sure weakdis INFO lines are shown somewhere: unless weakdis's loggers already have a
+    handler (the command line) or the application logs INFO itself (a root handler at INFO or
+    below), log them to stderr. A Ray trial is the case this is for: its stderr goes to the trial's
+    log files, while Python's defaults would drop INFO lines."""
     if any(logging.getLogger(name).handlers for name in PACKAGES):
+        return
+    root = logging.getLogger()
+    if root.handlers and root.getEffectiveLevel() <= logging.INFO:
         return
     configure()
 
