@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 EPILOG = """\
@@ -31,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     allowed = {"png", "pdf", "svg"}
     if not formats or not set(formats) <= allowed:
         raise ValueError(f"--formats {args.formats!r} is invalid; expected a comma-separated subset of png, pdf, svg")
-    quiet = not logging.getLogger("analysis").isEnabledFor(logging.INFO)
+    from trainables.logs import is_quiet
+
+    quiet = is_quiet()
     output = analyze(args.run_dirs, args.out, images=not args.no_images, formats=formats,
                      log=None if quiet else (lambda message: print(message, flush=True)))
     counts = ", ".join(f"{count} {status}" for status, count in output.status_counts.items() if count)

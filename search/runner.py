@@ -23,6 +23,7 @@ import yaml
 from search.schema import SweepConfig, load_sweep_config
 from search.space import build_searcher, total_trials
 from trainables.errors import WeakdisError
+from trainables.logs import is_quiet
 
 SWEEP_FILE = "sweep.yaml"
 OPTUNA_FILE = "optuna.db"      # the Optuna studies of a local run: optuna-dashboard sqlite:///<run>/optuna.db
@@ -253,7 +254,7 @@ def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
         checkpoint_config=tune.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
         progress_reporter=build_reporter(config),
         callbacks=build_callbacks(config) or None,
-        verbose=1,
+        verbose=0 if is_quiet() else 1,        # weakdis sweep -q: no progress table
         log_to_file=True,
     )
     return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config)

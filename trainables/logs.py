@@ -56,5 +56,8 @@ def ensure_handler() -> None:
 
 
 def is_quiet() -> bool:
-    """True when the command line asked for -q (weakdis INFO lines are not shown)."""
-    return not logging.getLogger("trainables").isEnabledFor(logging.INFO)
+    """True when the command line asked for -q: :func:`configure` set a level above INFO. (Without
+    a :func:`configure` call, e.g. from Python, nothing is quiet.)"""
+    logger = logging.getLogger("trainables")
+    configured = any(getattr(h, _HANDLER_FLAG, False) for h in logger.handlers)
+    return configured and not logger.isEnabledFor(logging.INFO)
