@@ -85,14 +85,23 @@ def field_comments(cls: type) -> dict[str, str]:
             source = inspect.getsource(klass)
         except (OSError, TypeError):
             continue
-        line_comments: dict[int, str] = {}
+        line_comments: dict[int, tuple[int, str]] = {}
         for token in tokenize.generate_tokens(io.StringIO(source).readline):
             if token.type == tokenize.COMMENT:
-                line_comments[token.start[0]] = token.string.lstrip("#").strip()
-        for number, line in enumerate(source.splitlines(), start=1):
+                line_comments[token.start[0]] = (token.start[1], token.string.lstrip("#").strip())
+        lines = source.splitlines()
+        for number, line in enumerate(lines, start=1):
             match = re.match(r"\s+([A-Za-z_]\w*)\s*:", line)
-            if match and number in line_comments:
-                comments[match.group(1)] = line_comments[number]
+            if not (match and number in line_comments):
+                continue
+            column, text = line_comments[number]
+            # a comment continued on the next lines, aligned with it, belongs to the field too
+            following = number + 1
+            while following in line_comments and line_comments[following][0] == column \
+                    and lines[following - 1].strip().startswith("#"):
+                text += " " + line_comments[following][1]
+                following += 1
+            comments[match.group(1)] = text
     return comments
 
 
