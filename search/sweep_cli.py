@@ -90,6 +90,13 @@ def read_config(argument: str | None) -> SweepConfig:
         name += ".yaml"
     resource = importlib.resources.files("search.configs") / name
     if argument is not None and ("/" in argument or not resource.is_file()):
+        from trainables.train_cli import packaged_train_configs
+
+        stem = Path(name).stem
+        for candidate in (stem, stem.removeprefix("train-")):
+            if "/" not in argument and candidate in packaged_train_configs():
+                raise WeakdisError(f"{argument!r} is a train config (one trial), not a sweep config; "
+                                   f"run it with: weakdis train {candidate}")
         raise WeakdisError(
             f"sweep config {argument!r} does not exist; expected a YAML file or one of the packaged "
             f"configs: {', '.join(packaged_configs())}"

@@ -126,3 +126,10 @@ def test_sweep_list_prints_one_line_per_packaged_sweep_config(capsys):
     quickstart = next(line for line in lines if line.startswith("quickstart"))
     assert "6 trials" in quickstart and "absae, betavae on dsprites:v2" in quickstart
     assert not any("train" in line.split()[0] for line in lines)
+
+
+def test_ci_builds_its_own_environment_and_leaves_the_readme_one_alone():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert ".ci/venv" in script
+    assert not re.search(r"rm -rf [\"']?(\$root/)?\.venv", script)
+    assert "apt-get install" in script and "chromium" in script and "WEAKDIS_REQUIRE_BROWSER=1" in script
