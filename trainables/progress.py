@@ -159,7 +159,7 @@ class TrainProgress:
         from tqdm import tqdm
 
         self._bar = tqdm(
-            total=self.total_steps, initial=max(0, (self.start_step or 1) - 1), unit="step", file=self.stream,
+            total=self.total_steps, initial=max(0, (self.start_step or 1) - 1), unit=" steps", file=self.stream,
             dynamic_ncols=True, mininterval=0.25, smoothing=0.1, leave=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
         )
@@ -211,7 +211,8 @@ class WorkProgress:
                 from tqdm import tqdm
 
                 scaled = self.unit == "B"
-                self._bar = tqdm(total=total, desc=self.label, unit=self.unit, unit_scale=scaled,
+                self._bar = tqdm(total=total, desc=self.label, unit=self.unit if scaled else f" {self.unit}",
+                                 unit_scale=scaled,
                                  unit_divisor=1024 if scaled else 1000, file=self.stream,
                                  dynamic_ncols=True, mininterval=0.25)
         if self._bar is not None:
