@@ -89,10 +89,16 @@ def test_top_level_help_imports_neither_torch_nor_ray():
 
 
 def _help(argv):
-    result = subprocess.run([sys.executable, "-m", "search.cli", *argv, "--help"], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        try:
+            main([*argv, "--help"])
+        except SystemExit as exit_:
+            assert exit_.code == 0
+    return buffer.getvalue()
 
 
 def test_every_subcommand_takes_verbose_and_quiet_and_shows_examples():

@@ -117,8 +117,13 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(ray_session, tmp_path)
     assert "Best trade-off trials (Pareto front of dci max, recon_error min per model)" in text
     assert "trial diverged at step 2" in text
     # the sweep config is stored resolved, so --resume can rebuild everything from the run directory
-    assert parse_sweep_config(__import__("yaml").safe_load((run_dir / SWEEP_FILE).read_text())) == \
-        sweep_config(failure={"max_failures": 0}, num_samples=5).with_overrides(source="sweep config")
+    # (the Optuna studies' storage included: <run>/optuna.db by default)
+    import dataclasses
+
+    expected = sweep_config(failure={"max_failures": 0}, num_samples=5).with_overrides(source="sweep config")
+    expected = expected.with_overrides(searcher=dataclasses.replace(
+        expected.searcher, storage=f"sqlite:///{Path(run_dir).resolve() / 'optuna.db'}"))
+    assert parse_sweep_config(__import__("yaml").safe_load((run_dir / SWEEP_FILE).read_text())) == expected
 
     # resuming a finished sweep runs nothing again and rebuilds the same results
     before = {row.trial_id: len(reports(row.trial_dir)) for row in results.itertuples() if row.status == "finished"}
