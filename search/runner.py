@@ -217,8 +217,9 @@ def build_callbacks(config: SweepConfig) -> list[Any]:
             from ray.air.integrations.mlflow import MLflowLoggerCallback
 
             uri = options.get("tracking_uri")
-            if isinstance(uri, str) and ("://" not in uri or uri.startswith("file:")) and not uri.startswith("file:///"):
-                local = uri.removeprefix("file://").removeprefix("file:")
+            if isinstance(uri, str) and ("://" not in uri or uri.startswith("file:")):
+                local = uri.removeprefix("file:")
+                local = local[2:] if local.startswith("//") else local     # file:///abs -> /abs
                 options["tracking_uri"] = Path(local).expanduser().resolve().as_uri()
                 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             options.setdefault("experiment_name", config.name)

@@ -5,6 +5,7 @@ the arithmetic trainable of test_search_runner."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,17 @@ def test_a_missing_tracking_package_is_named(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     with pytest.raises(WeakdisError, match=r"callbacks.wandb needs the wandb package.*weakdis\[wandb\]"):
         parse_sweep_config({**BASE, "callbacks": {"wandb": {"project": "p"}}}, source="x.yaml")
+
+
+@pytest.mark.parametrize("uri", ["file:./mlruns", "./mlruns", "file:{abs}", "file://{abs}"])
+def test_local_mlflow_stores_become_absolute_file_uris(uri, tmp_path, monkeypatch):
+    from search.runner import build_callbacks
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    config = parse_sweep_config({**BASE, "callbacks": {"mlflow": {"tracking_uri": uri.format(abs=tmp_path / "mlruns")}}},
+                                source="x.yaml", default_name="named")
+    callback, = build_callbacks(config)
+    assert callback.tracking_uri == (tmp_path / "mlruns").as_uri()
+    assert callback.experiment_name == "named"
+    assert os.environ["MLFLOW_ALLOW_FILE_STORE"] == "true"
