@@ -239,3 +239,11 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
     # the trials that had finished were not run again: their reports are unchanged
     after = finished_trial_reports(run_dir)
     assert {name: after[name] for name in done_before} == done_before
+    # the resumed searcher went on with the same Optuna studies in <run>/optuna.db: every trial of
+    # both drivers is there once, finished with its objectives
+    import optuna
+
+    url = f"sqlite:///{run_dir / 'optuna.db'}"
+    trials = [t for s in optuna.get_all_study_summaries(storage=url)
+              for t in optuna.load_study(study_name=s.study_name, storage=url).trials]
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 5
