@@ -4,6 +4,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+EPILOG = """\
+examples:
+  weakdis analyze runs/quickstart-20261123-101500          writes runs/quickstart-.../analysis/report.html
+  weakdis analyze runs/a runs/b --out comparison           several runs, with a `run` column
+  weakdis analyze runs/try1 --no-images --formats png      quicker: no image grids, PNG only
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
@@ -23,8 +30,11 @@ def run(args: argparse.Namespace) -> int:
     allowed = {"png", "pdf", "svg"}
     if not formats or not set(formats) <= allowed:
         raise ValueError(f"--formats {args.formats!r} is invalid; expected a comma-separated subset of png, pdf, svg")
+    from trainables.logs import is_quiet
+
+    quiet = is_quiet()
     output = analyze(args.run_dirs, args.out, images=not args.no_images, formats=formats,
-                     log=lambda message: print(message, flush=True))
+                     log=None if quiet else (lambda message: print(message, flush=True)))
     counts = ", ".join(f"{count} {status}" for status, count in output.status_counts.items() if count)
     print(f"trials: {counts}")
     for note in output.missing:

@@ -141,10 +141,48 @@ def _best_trials(results: pd.DataFrame, objectives: Mapping[str, str], top: int 
 
 
 def _html_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A table that scrolls sideways inside the page when it is wider than the text, with every
+    missing value shown as "–" (nullable integer columns included, which pandas prints as <NA>)."""
     if frame.empty:
         return "<p><em>(empty)</em></p>"
-    return frame.to_html(index=False, na_rep="–", float_format=lambda value: f"{value:.{digits}g}",
-                         classes="data", border=0, escape=True)
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_extension_array_dtype(values.dtype) and pd.api.types.is_numeric_dtype(values.dtype):
+            frame[column] = values.astype("float64")
+        elif values.dtype == object:
+            frame[column] = values.map(lambda value: "–" if value is pd.NA or value is None else value)
+    table = frame.to_html(index=False, na_rep="–", float_format=lambda value: f"{value:.{digits}g}",
+                          classes="data", border=0, escape=True)
+    return f"<div class='table-wrap'>{table}</div>"
+
+
+# Columns that identify a row: never folded into the "every row" note.
+_IDENTITY_COLUMNS = ("run", "trial_id", "model", "status")
+
+
+def _fold_constant_columns(frame: pd.DataFrame, keep: Iterable[str] = ()) -> tuple[pd.DataFrame, str]:
+    """Drop the columns that hold one value in every row (of two or more rows) and say them once:
+    ``(narrower frame, "Every row: dataset dsprites:v2, seed 0.")``; identity columns and ``keep``
+    stay."""
+    if len(frame) < 2:
+        return frame, ""
+    keep = set(_IDENTITY_COLUMNS) | set(keep)
+    constant = [column for column in frame.columns if column not in keep
+                and frame[column].notna().all() and frame[column].astype(str).nunique() == 1]
+    if not constant:
+        return frame, ""
+
+    def shown(value: Any) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    note = "Every row: " + ", ".join(f"{column} {shown(frame[column].iloc[0])}" for column in constant) + "."
+    return frame.drop(columns=constant), note
+
+
+def _folded_table(frame: pd.DataFrame, keep: Iterable[str] = ()) -> str:
+    narrow, note = _fold_constant_columns(frame, keep)
+    return (f"<p class='note'>{html.escape(note)}</p>" if note else "") + _html_table(narrow)
 
 
 def _image_trials(results: pd.DataFrame, select: str, limit_per_model: int) -> list[pd.Series]:
@@ -284,7 +322,13 @@ table.data th { background: #f5f5f5; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; } .missing li { color: #8a4b00; }
+.table-wrap { overflow-x: auto; max-width: 100%; } p.note { font-size: .9em; color: #555; margin-bottom: 0; }
+nav.toc { font-size: .9em; background: #f7f7f7; padding: .5em .8em; } nav.toc a { margin-right: 1em; }
 """
+
+_SECTIONS = (("missing", "What is missing"), ("configuration", "Configuration"), ("status", "Status"),
+             ("best", "Best trials"), ("frontier", "Pareto frontier"), ("figures", "Figures"),
+             ("images", "Image grids"), ("tables", "Tables"))
 
 
 def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: pd.DataFrame,
@@ -299,14 +343,17 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
              f"<br>Generated {escape(_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))} from "
              f"{len(results)} trials and {len(history)} evaluations. Frontier objectives: "
              f"{escape(', '.join(f'{name} ({sense})' for name, sense in objectives.items()))}.</p>"]
+    parts.append("<nav class='toc'>Contents: " + "".join(
+        f"<a href='#{anchor}'>{escape(title)}</a>" for anchor, title in _SECTIONS
+        if anchor != "images" or image_sections) + "</nav>")
 
-    parts.append("<h2>What is missing</h2>")
+    parts.append("<h2 id='missing'>What is missing</h2>")
     if missing:
         parts.append("<ul class='missing'>" + "".join(f"<li>{escape(note)}</li>" for note in missing) + "</ul>")
     else:
         parts.append("<p>Nothing: every trial finished and every figure, image grid and table has data.</p>")
 
-    parts.append("<h2>Configuration</h2>")
+    parts.append("<h2 id='configuration'>Configuration</h2>")
     for run_dir in run_dirs:
         path = Path(os.fspath(run_dir)).expanduser() / SWEEP_FILE
         if path.exists():
@@ -322,23 +369,24 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
             })
             parts.append(_html_table(summary))
 
-    parts.append("<h2>Status</h2>")
+    parts.append("<h2 id='status'>Status</h2>")
     parts.append(_html_table(pd.DataFrame([counts])))
     failed = results[results["status"] == "failed"]
     if len(failed):
         parts.append(_html_table(failed[[c for c in ("run", "trial_id", "model", "step", "error")
                                          if c in failed.columns]]))
 
-    parts.append(f"<h2>Best trials by {escape(next(iter(objectives)))}</h2>")
-    parts.append(_html_table(_best_trials(results, objectives)))
+    parts.append(f"<h2 id='best'>Best trials by {escape(next(iter(objectives)))}</h2>")
+    parts.append(_folded_table(_best_trials(results, objectives), keep=objectives))
     progress = [item for item in figures if item[0] == "progress"]
     for name, caption, data in progress:
         parts.append(_figure_html(caption, data))
 
-    parts.append("<h2>Pareto frontier per model</h2>")
+    parts.append("<h2 id='frontier'>Pareto frontier per model</h2>")
     parts.append(f"<p>Written to <code>{FRONTIER_FILE}</code>: the completed trials that no other trial of the same "
                  "model dominates.</p>")
-    parts.append(_html_table(front.drop(columns=[c for c in ("checkpoint",) if c in front.columns])))
+    parts.append(_folded_table(front.drop(columns=[c for c in ("checkpoint",) if c in front.columns]),
+                               keep=objectives))
     volumes = hypervolumes(results, objectives)
     if len(volumes):
         reference = ", ".join(f"{name} = {value:.4g}" for name, value in volumes.attrs["reference"].items())
@@ -346,16 +394,16 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
                      f"({escape(reference)}); larger is better.</p>")
         parts.append(_html_table(volumes))
 
-    parts.append("<h2>Figures</h2>")
+    parts.append("<h2 id='figures'>Figures</h2>")
     for name, caption, data in figures:
         if name != "progress":
             parts.append(_figure_html(caption, data))
     if image_sections:
-        parts.append("<h2>Image grids</h2>")
+        parts.append("<h2 id='images'>Image grids</h2>")
         for _, caption, data in image_sections:
             parts.append(_figure_html(caption, data))
 
-    parts.append("<h2>Tables</h2><p>Run values beside the papers' published numbers (– where absent).</p>")
+    parts.append("<h2 id='tables'>Tables</h2><p>Run values beside the papers' published numbers (– where absent).</p>")
     for name, table in written_tables.items():
         parts.append(f"<h3>{escape(tables.TABLES[name][0])}</h3>")
         parts.append(_html_table(table, digits=3))

@@ -28,8 +28,10 @@ import yaml
 from search.schema import SweepConfig, check_optuna_storage, load_sweep_config
 from search.space import build_searcher, total_trials
 from trainables.errors import WeakdisError
+from trainables.logs import is_quiet
 
 SWEEP_FILE = "sweep.yaml"
+OPTUNA_FILE = "optuna.db"      # the Optuna studies of a local run: optuna-dashboard sqlite:///<run>/optuna.db
 RESULT_FILES = ("results.parquet", "results.csv", "history.parquet")
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
 PROGRESS_METRICS = ("step", "recon_error", "dci", "mig", "sap", "relation_accuracy")
@@ -228,6 +230,44 @@ def trial_name(trial: Any) -> str:
     return f"{trial.config.get('model', 'trial')}_{trial.trial_id}"
 
 
+def with_default_study_storage(config: SweepConfig, run_uri: str) -> SweepConfig:
+    """An Optuna sweep without ``searcher.storage`` keeps its studies in ``<run>/optuna.db`` (SQLite)
+    when the run is local, so that optuna-dashboard can open them and ``--resume`` continues them;
+    the resolved URL is what sweep.yaml records. A remote run (s3://, gs://) keeps them in memory:
+    SQLite needs a local file (set ``searcher.storage`` to a database URL to keep them)."""
+    if config.searcher.kind != "optuna" or config.searcher.storage is not None or is_remote(run_uri):
+        return config
+    url = f"sqlite:///{Path(run_uri).resolve() / OPTUNA_FILE}"
+    return dataclasses.replace(config, searcher=dataclasses.replace(config.searcher, storage=url))
+
+
+def build_callbacks(config: SweepConfig) -> list[Any]:
+    """Ray Tune logger callbacks from the config's ``callbacks:`` (MLflow, W&B). A relative local
+    MLflow ``tracking_uri`` (``file:./mlruns`` or ``./mlruns``) is made absolute; naming a file
+    store opts in to it (MLflow 3 refuses one unless ``MLFLOW_ALLOW_FILE_STORE`` is set; a
+    ``sqlite:///mlflow.db`` URI is MLflow's recommended local store)."""
+    callbacks: list[Any] = []
+    for name, options in config.callbacks.items():
+        options = dict(options)
+        if name == "mlflow":
+            from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+            uri = options.get("tracking_uri")
+            if isinstance(uri, str) and ("://" not in uri or uri.startswith("file:")):
+                local = uri.removeprefix("file:")
+                local = local[2:] if local.startswith("//") else local     # file:///abs -> /abs
+                options["tracking_uri"] = Path(local).expanduser().resolve().as_uri()
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            options.setdefault("experiment_name", config.name)
+            callbacks.append(MLflowLoggerCallback(**options))
+        elif name == "wandb":
+            from ray.air.integrations.wandb import WandbLoggerCallback
+
+            options.setdefault("project", config.name)
+            callbacks.append(WandbLoggerCallback(**options))
+    return callbacks
+
+
 def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
     from ray import tune
 
@@ -250,7 +290,8 @@ def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
         failure_config=tune.FailureConfig(max_failures=config.failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
         progress_reporter=build_reporter(config),
-        verbose=1,
+        callbacks=build_callbacks(config) or None,
+        verbose=0 if is_quiet() else 1,        # weakdis sweep -q: no progress table
         log_to_file=True,
     )
     return tune.Tuner(trainable, param_space={}, tune_config=tune_config, run_config=run_config)
@@ -442,17 +483,18 @@ def run_sweep(
     run_uri = join_uri(storage_uri, name)
     # Everything is validated before the run directory exists and before Ray starts.
     check_optuna_storage(config.searcher.storage, config.source)
-    trainable = build_trainable(config, function, run_uri)
+    requested = config
     for attempt in range(5):
+        config = with_default_study_storage(requested, run_uri)   # sweep.yaml records the study's URL
         try:
             claim_run(config, run_uri)
             break
         except WeakdisError:
             if chosen is not None or attempt == 4:
                 raise
-            name = default_run_name(config)   # a generated name collided: draw another suffix
+            name = default_run_name(requested)   # a generated name collided: draw another suffix
             run_uri = join_uri(storage_uri, name)
-            trainable = build_trainable(config, function, run_uri)
+    trainable = build_trainable(config, function, run_uri)
 
     def start() -> Any:
         print(f"weakdis sweep: {total_trials(config)} trials of {', '.join(f.model for f in config.models)} "

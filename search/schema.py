@@ -8,6 +8,7 @@ the corners of its search space.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,7 @@ class SweepConfig:
     name: str = "sweep"
     source: str = "sweep config"
     data_seed: int = 0                  # which images every trial and seed trains on (one per sweep)
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)   # Ray Tune logger callbacks
 
     @property
     def arms(self) -> list[tuple[str, str]]:
@@ -171,6 +173,7 @@ class SweepConfig:
             "data_seed": self.data_seed,
             "failure": dataclasses.asdict(self.failure),
             "checkpoint": dataclasses.asdict(self.checkpoint),
+            **({"callbacks": {k: dict(v) for k, v in self.callbacks.items()}} if self.callbacks else {}),
         }
 
 
@@ -186,8 +189,23 @@ def _space_to_dict(space: Mapping[str, Dimension]) -> dict[str, Any]:
 
 TOP_LEVEL_KEYS = (
     "name", "dataset", "fixed", "models", "space", "objectives", "searcher", "scheduler", "num_samples",
-    "seeds", "budget", "resources", "storage", "failure", "checkpoint", "data_seed",
+    "seeds", "budget", "resources", "storage", "failure", "checkpoint", "data_seed", "callbacks",
 )
+
+# `callbacks:` in a sweep config: Ray Tune's logger callbacks, name -> keyword arguments. The keys
+# each accepts are those of Ray's MLflowLoggerCallback / WandbLoggerCallback (W&B also passes any
+# other key to wandb.init); the package each needs is checked before Ray starts.
+CALLBACKS = {
+    "mlflow": {
+        "package": "mlflow", "extra": "tracking",
+        "keys": ("tracking_uri", "registry_uri", "experiment_name", "tags", "tracking_token", "save_artifact",
+                 "log_params_on_trial_end"),
+    },
+    "wandb": {
+        "package": "wandb", "extra": "wandb",
+        "keys": None,    # any: Ray passes unknown keys on to wandb.init
+    },
+}
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:
@@ -233,6 +251,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
     if not _is_int(data_seed) or data_seed < 0:
         raise WeakdisError(f"{source}: data_seed={data_seed!r} is invalid; expected an integer >= 0 "
                            "(the seed of the images every trial trains on)")
+    callbacks = _callbacks(root.get("callbacks"), source)
     num_samples = root.get("num_samples", None if searcher.kind == "grid" else 8)
     if num_samples is not None and (not _is_int(num_samples) or num_samples < 1):
         raise WeakdisError(f"{source}: num_samples={num_samples!r} is invalid; expected an integer >= 1")
@@ -241,6 +260,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
         datasets=datasets, models=models, objectives=objectives, fixed=fixed, space=space, searcher=searcher,
         scheduler=scheduler, num_samples=num_samples, seeds=seeds, budget=budget, resources=resources,
         storage=storage, failure=failure, checkpoint=checkpoint, name=name, source=source, data_seed=data_seed,
+        **({"callbacks": callbacks} if callbacks else {}),
     )
     validate_sweep_config(config)
     return config
@@ -408,6 +428,27 @@ def _mapping(value: Any, source: str, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise WeakdisError(f"{source}: {where} must be a mapping of keys to values, got {type(value).__name__}")
     return value
+
+
+def _callbacks(values: Any, source: str) -> dict[str, dict[str, Any]]:
+    """``callbacks: {mlflow: {tracking_uri: ..., experiment_name: ...}, wandb: {project: ...}}``."""
+    if values is None:
+        return {}
+    values = _mapping(values, source, "callbacks")
+    _check_keys(values, tuple(CALLBACKS), source, "callbacks")
+    result: dict[str, dict[str, Any]] = {}
+    for name, options in values.items():
+        options = {} if options is None else dict(_mapping(options, source, f"callbacks.{name}"))
+        allowed = CALLBACKS[name]["keys"]
+        if allowed is not None:
+            _check_keys(options, allowed, source, f"callbacks.{name}")
+        if importlib.util.find_spec(CALLBACKS[name]["package"]) is None:
+            raise WeakdisError(
+                f"{source}: callbacks.{name} needs the {CALLBACKS[name]['package']} package, which is not "
+                f"installed; pip install 'weakdis[{CALLBACKS[name]['extra']}]'"
+            )
+        result[str(name)] = options
+    return result
 
 
 def _check_keys(values: Mapping[str, Any], allowed: tuple[str, ...], source: str, where: str) -> None:

@@ -1,8 +1,10 @@
-"""``weakdis sweep [CONFIG] [--address ADDR] [--storage URI] [--num-samples N] [--resume] [--name NAME]``."""
+"""``weakdis sweep [CONFIG] [--address ADDR] [--storage URI] [--num-samples N] [--resume] [--name NAME]``
+and ``weakdis sweep --list``."""
 from __future__ import annotations
 
 import argparse
 import importlib.resources
+import re
 from pathlib import Path
 
 from search.schema import SweepConfig, load_sweep_config, parse_sweep_config
@@ -10,13 +12,26 @@ from trainables.errors import WeakdisError
 
 DEFAULT_CONFIG = "quickstart.yaml"
 
+EPILOG = """\
+examples:
+  weakdis sweep                                    the packaged quickstart (6 trials, a few minutes on a CPU)
+  weakdis sweep --list                             the packaged sweep configs, one line each
+  weakdis sweep dsprites-fig5 --address auto --storage s3://bucket/weakdis    on a Ray cluster
+  weakdis sweep my-sweep.yaml --num-samples 20 --name try1
+  weakdis sweep my-sweep.yaml --resume             continue the newest run of my-sweep after Ctrl-C
+  optuna-dashboard sqlite:///runs/try1/optuna.db   the sweep's Optuna study (docs/search.md)
+  tensorboard --logdir runs/try1                   Ray Tune's TensorBoard files of every trial
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config", nargs="?", default=None, metavar="CONFIG",
-        help="sweep config YAML: a path, or the name of a packaged config (quickstart, dsprites-fig5, "
-             "shapes3d-fig5, dsprites-table1); default: the packaged quickstart",
+        help="sweep config YAML: a path, or the name of a packaged config (see --list); "
+             "default: the packaged quickstart",
     )
+    parser.add_argument("--list", action="store_true", dest="list_configs",
+                        help="list the packaged sweep configs, one line each, and exit")
     parser.add_argument("--address", default=None,
                         help="Ray address to connect to (e.g. 'auto' on a cluster); default: start Ray locally")
     parser.add_argument("--storage", default=None,
@@ -31,7 +46,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def packaged_configs() -> list[str]:
-    return sorted(p.name for p in importlib.resources.files("search.configs").iterdir() if p.name.endswith(".yaml"))
+    """File names of the packaged sweep configs (configs/*.yaml; train configs live in configs/train/)."""
+    return sorted(p.name for p in importlib.resources.files("search.configs").iterdir()
+                  if p.name.endswith(".yaml") and p.is_file())
+
+
+def _summary_of_comment(text: str) -> str:
+    """The first sentence of a config's leading comment, up to its first colon or full stop."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    first = " ".join(lines)
+    match = re.match(r"(.+?)(?::\s|\.\s|\.$|$)", first)
+    return match.group(1).strip() if match else ""
+
+
+def list_configs() -> list[str]:
+    """One line per packaged sweep config: name, trials, models, dataset versions, what it is."""
+    import yaml
+
+    from search.space import total_trials
+
+    rows = []
+    for file_name in packaged_configs():
+        text = (importlib.resources.files("search.configs") / file_name).read_text()
+        name = Path(file_name).stem
+        config = parse_sweep_config(yaml.safe_load(text), source=f"packaged config {file_name}", default_name=name)
+        models = ", ".join(f.model for f in config.models)
+        rows.append((name, f"{total_trials(config)} trials", f"{models} on {', '.join(config.datasets)}",
+                     _summary_of_comment(text)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:<{widths[2]}}  {d}".rstrip() for a, b, c, d in rows]
 
 
 def read_config(argument: str | None) -> SweepConfig:
@@ -43,6 +90,13 @@ def read_config(argument: str | None) -> SweepConfig:
         name += ".yaml"
     resource = importlib.resources.files("search.configs") / name
     if argument is not None and ("/" in argument or not resource.is_file()):
+        from trainables.train_cli import packaged_train_configs
+
+        stem = Path(name).stem
+        for candidate in (stem, stem.removeprefix("train-")):
+            if "/" not in argument and candidate in packaged_train_configs():
+                raise WeakdisError(f"{argument!r} is a train config (one trial), not a sweep config; "
+                                   f"run it with: weakdis train {candidate}")
         raise WeakdisError(
             f"sweep config {argument!r} does not exist; expected a YAML file or one of the packaged "
             f"configs: {', '.join(packaged_configs())}"
@@ -60,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     """`weakdis sweep`: 0 when the sweep ran to its end, 130 after Ctrl-C (the results so far are
     written and the last line printed is the command that continues the run). OS-level failures
     and overflows become one-line errors naming the file or value."""
+    if args.list_configs:
+        print("\n".join(list_configs()))
+        return 0
     from trainables.train_cli import os_error_message
 
     try:

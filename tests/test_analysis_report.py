@@ -134,3 +134,14 @@ def test_hypervolume_per_model_against_the_worst_completed_values(tmp_path):
     assert table.loc["absae", "hypervolume"] == pytest.approx(0.03 * 0.2 + 0.02 * 0.3)
     assert table.loc["absae", "front_size"] == 2 and table.loc["absae", "trials"] == 3
     assert table.loc["betavae", "hypervolume"] == 0.0  # it is the reference point itself
+
+
+def test_report_reads_cleanly_in_a_browser(tmp_path):
+    """What the Chromium screenshot showed a reader stumbling on: wide tables running off the page,
+    the same value repeated in every row, and pandas' <NA> beside "–" for a missing value."""
+    run = _run(tmp_path)
+    report = analyze(run, tmp_path / "out", images=False, formats=("png",)).report.read_text()
+    assert "&lt;NA&gt;" not in report and "<NA>" not in report
+    assert report.count("<div class='table-wrap'><table") == report.count("<table")
+    assert "<p class='note'>Every row: dataset dsprites:v2, seed 0, latent_dim 8, tau 200, alpha 0.5" in report
+    assert "<nav class='toc'>Contents: <a href='#missing'>" in report and "<h2 id='frontier'>" in report

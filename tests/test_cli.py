@@ -77,3 +77,65 @@ def test_quickstart_command_installs_and_runs_the_default_sweep():
     command = _block("quickstart-command")
     assert "pip install" in command
     assert command.split("&&")[-1].strip().startswith("weakdis sweep")
+
+
+def test_top_level_help_imports_neither_torch_nor_ray():
+    code = ("import sys\nfrom search.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted(m for m in ('torch', 'ray', 'optuna', 'numpy', 'pandas') if m in sys.modules)\n"
+            "print('HEAVY', heavy, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "HEAVY []" in result.stderr, result.stderr
+    assert "examples:" in result.stdout and "weakdis sweep --list" in result.stdout
+
+
+def _help(argv):
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        try:
+            main([*argv, "--help"])
+        except SystemExit as exit_:
+            assert exit_.code == 0
+    return buffer.getvalue()
+
+
+def test_every_subcommand_takes_verbose_and_quiet_and_shows_examples():
+    for argv in (["train"], ["sweep"], ["analyze"], ["data"], ["data", "generate"], ["data", "download"],
+                 ["data", "info"]):
+        text = _help(argv)
+        assert "-v, --verbose" in text and "-q, --quiet" in text, argv
+        assert "examples:" in text and f"weakdis {argv[0]}" in text.split("examples:")[1], argv
+
+
+def test_quiet_and_verbose_set_the_log_level(monkeypatch):
+    import logging
+    import types
+
+    levels = []
+    fake = types.SimpleNamespace(add_arguments=lambda parser: None,
+                                 run=lambda args: levels.append(logging.getLogger("trainables").level))
+    monkeypatch.setattr("search.cli._load", lambda name: fake)
+    for argv, level in ((["analyze"], logging.INFO), (["analyze", "-v"], logging.DEBUG),
+                        (["analyze", "-q"], logging.WARNING), (["analyze", "-qq"], logging.ERROR)):
+        assert main(argv) == 0
+        assert levels[-1] == level, argv
+
+
+def test_sweep_list_prints_one_line_per_packaged_sweep_config(capsys):
+    from search.sweep_cli import packaged_configs
+
+    assert main(["sweep", "--list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [name[:-5] for name in packaged_configs()]
+    quickstart = next(line for line in lines if line.startswith("quickstart"))
+    assert "6 trials" in quickstart and "absae, betavae on dsprites:v2" in quickstart
+    assert not any("train" in line.split()[0] for line in lines)
+
+
+def test_ci_builds_its_own_environment_and_leaves_the_readme_one_alone():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert ".ci/venv" in script
+    assert not re.search(r"rm -rf [\"']?(\$root/)?\.venv", script)
+    assert "apt-get install" in script and "chromium" in script and "WEAKDIS_REQUIRE_BROWSER=1" in script

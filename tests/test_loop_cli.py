@@ -132,3 +132,92 @@ def test_prior_means_grid_for_a_modular_prior_combines_one_mean_per_partition():
     assert (top, bottom) == (255, 128)                              # factor 0 value 1, factor 1 value 2
     one_at_a_time = images.prior_means_grid(model, max_images=4)    # 2 + 3 images, 3 columns
     assert one_at_a_time.shape == (2 * 6 + 2, 3 * 6 + 2, 3)
+
+
+# -- progress, quiet, --help keys, TensorBoard -----------------------------------------------------
+
+
+def test_quiet_prints_nothing_and_still_writes_everything(stand_ins, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(out), "-q"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    assert json.loads((out / "metrics.json").read_text())["step"] == 30
+
+
+def test_progress_reaches_the_loop_once_per_step_with_the_running_losses(stand_ins, tmp_path):
+    from trainables.config import TrialConfig
+    from trainables.loop import train
+
+    seen = []
+
+    class Recorder:
+        def update(self, step, losses):
+            seen.append((step, losses()))
+
+    pairs = dict(item.split("=", 1) for item in TINY[1::2])
+    cfg = TrialConfig.from_dict(pairs)
+    train(cfg, out_dir=tmp_path / "run", progress=Recorder())
+    assert [step for step, _ in seen] == list(range(1, 31))
+    assert seen[0][1] and all(k.startswith("loss_") for k in seen[0][1])
+    # the means restart after each evaluation (step 15): step 16 sees one step's losses
+    assert seen[14][1] and seen[15][1] and seen[15][1] != seen[14][1]
+
+
+def test_help_lists_every_trial_config_key_with_its_default_and_meaning(capsys):
+    import dataclasses
+
+    from trainables.config import TrialConfig
+    from trainables.train_cli import key_help_rows
+
+    rows = key_help_rows()
+    assert [key for key, _, _ in rows] == [f.name for f in dataclasses.fields(TrialConfig)]
+    assert all(meaning for _, _, meaning in rows), [key for key, _, meaning in rows if not meaning]
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    defaults = TrialConfig()
+    for field in dataclasses.fields(TrialConfig):
+        line = next(line for line in text.splitlines() if line.split()[:1] == [field.name])
+        value = getattr(defaults, field.name)
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        assert line.split()[1] == shown, line
+    assert "absae.fit_batch_size" in text and "examples:" in text
+
+
+def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
+    from search.sweep_cli import packaged_configs
+    from trainables.train_cli import packaged_train_configs, resolve_config
+
+    assert "absae-dsprites" in packaged_train_configs()
+    cfg = resolve_config("absae-dsprites", ["seed=3"])
+    assert (cfg.model, cfg.steps, cfg.seed) == ("absae", 3000, 3)
+    assert all(not name.startswith("train") for name in packaged_configs())
+    assert main(["train", "no-such-config"]) == 1
+    assert "config file 'no-such-config': not found (packaged train configs: absae-dsprites)" in capsys.readouterr().err
+
+
+def test_tensorboard_files_hold_every_history_column_and_the_image_grids(stand_ins, tmp_path, capsys):
+    # tensorboard comes with the dev extra (the README's test command): no skip
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    assert "tensorboard" in capsys.readouterr().out
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    with (out / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    tags = set(events.Tags()["scalars"])
+    for column, value in rows[-1].items():
+        if column == "step" or value in ("", "nan"):
+            continue
+        tag = f"loss/{column[5:]}" if column.startswith("loss_") else \
+            "time/train_seconds" if column == "train_seconds" else f"metrics/{column}"
+        assert tag in tags, tag
+        scalars = events.Scalars(tag)
+        assert [s.step for s in scalars] == [int(float(r["step"])) for r in rows if r[column] not in ("", "nan")]
+        assert scalars[-1].value == pytest.approx(float(value), rel=1e-5)
+    assert "images/reconstructions" in events.Tags()["images"]
+    image = events.Images("images/reconstructions")[-1]
+    assert (image.width, image.height, image.step) == (8 * 66 + 2, 2 * 66 + 2, 30)

@@ -33,7 +33,7 @@ def test_misspelt_key_is_one_line_naming_the_key(tmp_path):
     assert run.stderr.strip() == (
         f"weakdis: error: {path}: unknown key 'sercher' in the top level (did you mean 'searcher'?); allowed keys: "
         "name, dataset, fixed, models, space, objectives, searcher, scheduler, num_samples, seeds, budget, "
-        "resources, storage, failure, checkpoint, data_seed"
+        "resources, storage, failure, checkpoint, data_seed, callbacks"
     )
     assert not (tmp_path / "runs").exists()
 
@@ -91,3 +91,10 @@ def test_importing_the_dispatcher_does_not_import_ray():
     from search import load_sweep_config, run_sweep
 
     assert run_sweep.__module__ == "search.runner" and load_sweep_config.__module__ == "search.schema"
+
+
+def test_a_train_config_named_as_a_sweep_says_how_to_run_it(capsys):
+    assert main(["sweep", "train-absae-dsprites"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "weakdis: error: 'train-absae-dsprites' is a train config (one trial), not a sweep config; "
+        "run it with: weakdis train absae-dsprites")

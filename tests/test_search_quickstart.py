@@ -65,6 +65,12 @@ def test_readme_quickstart_sweep(tmp_path):
     assert ((finished["recon_error"] > 0) & (finished["recon_error"] < 0.1)).all()  # an untrained decoder (all 0.5) scores 0.25
     assert ((finished["dci"] >= 0) & (finished["dci"] <= 1)).all()
     assert (finished["step"] == finished["steps"]).all()
+    # the Optuna studies, as optuna-dashboard opens them: sqlite:///runs/<name>/optuna.db
+    import optuna
+
+    studies = optuna.get_all_study_summaries(storage=f"sqlite:///{run_dir / 'optuna.db'}")
+    assert sorted(s.study_name for s in studies) == [f"{run_dir.name}-absae", f"{run_dir.name}-betavae"]
+    assert sum(s.n_trials for s in studies) == len(results)
     history = pd.read_parquet(run_dir / "history.parquet")
     assert len(history) >= 2 * len(finished)  # two evaluations per trial
     assert seconds < QUICKSTART_SECONDS, f"quickstart took {seconds:.0f} s"

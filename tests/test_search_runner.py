@@ -117,8 +117,13 @@ def test_failed_trials_are_recorded_and_the_sweep_goes_on(ray_session, tmp_path)
     assert "Best trade-off trials (Pareto front of dci max, recon_error min per model)" in text
     assert "trial diverged at step 2" in text
     # the sweep config is stored resolved, so --resume can rebuild everything from the run directory
-    assert parse_sweep_config(__import__("yaml").safe_load((run_dir / SWEEP_FILE).read_text())) == \
-        sweep_config(failure={"max_failures": 0}, num_samples=5).with_overrides(source="sweep config")
+    # (the Optuna studies' storage included: <run>/optuna.db by default)
+    import dataclasses
+
+    expected = sweep_config(failure={"max_failures": 0}, num_samples=5).with_overrides(source="sweep config")
+    expected = expected.with_overrides(searcher=dataclasses.replace(
+        expected.searcher, storage=f"sqlite:///{Path(run_dir).resolve() / 'optuna.db'}"))
+    assert parse_sweep_config(__import__("yaml").safe_load((run_dir / SWEEP_FILE).read_text())) == expected
 
     # resuming a finished sweep runs nothing again and rebuilds the same results
     before = {row.trial_id: len(reports(row.trial_dir)) for row in results.itertuples() if row.status == "finished"}
@@ -234,3 +239,11 @@ def test_a_killed_driver_resumes_without_rerunning_finished_trials(tmp_path):
     # the trials that had finished were not run again: their reports are unchanged
     after = finished_trial_reports(run_dir)
     assert {name: after[name] for name in done_before} == done_before
+    # the resumed searcher went on with the same Optuna studies in <run>/optuna.db: every trial of
+    # both drivers is there once, finished with its objectives
+    import optuna
+
+    url = f"sqlite:///{run_dir / 'optuna.db'}"
+    trials = [t for s in optuna.get_all_study_summaries(storage=url)
+              for t in optuna.load_study(study_name=s.study_name, storage=url).trials]
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == 5

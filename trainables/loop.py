@@ -210,7 +210,7 @@ def final_metrics_record(cfg: TrialConfig, metrics: dict[str, float]) -> dict[st
 
 def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: ReportFn | None = None,
           checkpoint_dir: str | os.PathLike | None = None,
-          resume_from: str | os.PathLike | None = None) -> TrialResult:
+          resume_from: str | os.PathLike | None = None, progress: Any = None) -> TrialResult:
     """Run one trial; see the module docstring.
 
     ``out_dir``: when given, ``history.csv`` (one row appended per evaluation), ``metrics.json``
@@ -223,6 +223,8 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
 
     A non-finite loss stops the trial with a WeakdisError naming the step and the loss; the
     history and the last good checkpoint are kept.
+    ``progress``: an object whose ``update(step, losses)`` is called after every step, ``losses``
+    returning the mean losses since the last evaluation (``trainables.progress.TrainProgress``).
     """
     cfg.validate()
     device = resolve_device(cfg.device)
@@ -312,6 +314,8 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
         losses = model.train_step(batch, step)
         tracker.add(step, losses)
         step += 1
+        if progress is not None:
+            progress.update(step, tracker.means)
         evaluate_now = step in eval_steps
         if evaluate_now or step % log_every == 0:
             fail_if_diverged()

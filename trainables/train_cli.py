@@ -3,7 +3,11 @@ locally, no Ray.
 
 Writes into DIR: ``history.csv`` (a row per evaluation, appended as it happens), ``checkpoint/``,
 ``metrics.json`` (the final evaluation), ``reconstructions.png`` and, for models with a mixture
-prior and a relational learner, ``prior_means.png`` and ``relations.png``.
+prior and a relational learner, ``prior_means.png`` and ``relations.png``; with the ``tracking``
+extra installed, TensorBoard event files in ``tensorboard/``.
+
+Progress: a tqdm bar (step, losses, images/s, time left) when stdout is a terminal, a plain line
+every 10 seconds otherwise, and one line per evaluation; ``-q`` shows none of it.
 
 A DIR holding an earlier run (any of those files) is refused unless ``--resume`` continues it or
 ``--overwrite`` replaces it, so an earlier history and checkpoint are never deleted by accident.
@@ -11,26 +15,166 @@ A DIR holding an earlier run (any of those files) is refused unless ``--resume``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
+import importlib.resources
+import inspect
+import io
+import logging
 import math
+import re
 import shutil
 import sys
 import time
+import tokenize
 from pathlib import Path
 from typing import Any
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
 
+log = logging.getLogger(__name__)
+
 PROGRESS_KEYS = ("recon_error", "dci", "mig", "sap", "clustering_accuracy", "relation_accuracy")
 # What a `weakdis train` output directory holds; any of them marks an earlier run.
 RUN_FILES = ("history.csv", "metrics.json", "checkpoint", "checkpoint.previous", "reconstructions.png",
-             "prior_means.png", "relations.png")
+             "prior_means.png", "relations.png", "tensorboard")
+
+PACKAGED_TRAIN_CONFIGS = "train"      # configs/train/*.yaml, shipped as search.configs data
+
+# What each TrialConfig key means, for keys whose line in trainables/config.py carries no comment
+# (a commented field's comment is used as it is). tests/test_loop_cli.py checks that every field of
+# TrialConfig gets a meaning, so a new key cannot appear in --help without one.
+KEY_MEANINGS = {
+    "model": "model family: absae, mae, betavae, factorvae, betatcvae",
+    "dataset": "'dataset:version', e.g. dsprites:v2, shapes3d:v3 (docs/data.md)",
+    "steps": "training iterations",
+    "batch_size": "images per training step",
+    "lr": "learning rate (Adam)",
+    "latent_dim": "code size (mae: the size of each factor's partition)",
+    "beta": "weight of the prior / KL / TC term",
+    "gamma": "weight of the relational learner's loss (AbsAE / M-AE)",
+    "tau": "labelled training samples (fit the mixture prior; 0 = none)",
+    "alpha": "acceptance threshold of clustering / relation accuracy, in [0, 1]",
+    "warmup_steps": "AbsAE / M-AE: steps before the mixture prior is fitted",
+    "eval_every": "steps between evaluations (0 = only at the end)",
+    "eval_points": "test points the metrics use at an evaluation",
+    "seed": "seed of everything: splits, supervision, batches, weights",
+    "device": "auto (cuda when available), cpu, cuda or cuda:N",
+    "precision": "fp32 or bf16 (autocast networks; priors and losses stay fp32)",
+    "rel_batch_size": "AbsAE / M-AE: prior samples per relational-learner step",
+    "rel_lr": "learning rate of the relational learner (null = lr)",
+    "disc_lr": "learning rate of the discriminator (null = lr)",
+    "compile": "torch.compile the networks (true / false)",
+    "extra": "a model's own extras, a mapping (e.g. in CONFIG: extra: {fit_batch_size: 256})",
+}
+
+# Model extras whose line in the model's config dataclass carries no comment.
+EXTRA_MEANINGS = {
+    "dataset_size": "N of minibatch-weighted sampling (null = the training split's size)",
+}
+
+EPILOG_EXAMPLES = """\
+examples:
+  weakdis train --set model=absae --set steps=300 --set batch_size=64
+  weakdis train absae-dsprites --set seed=3 --out runs/absae-s3    (a packaged train config)
+  weakdis train my-trial.yaml --set device=cuda --set batch_size=1024
+  weakdis train --resume --set steps=5000 --out runs/absae-s3      (continue a stopped trial)
+  weakdis train --set steps=300 | tee train.log                    (plain progress lines)
+"""
+
+
+def field_comments(cls: type) -> dict[str, str]:
+    """``{field: comment}`` from the trailing ``# comment`` of each field's line in ``cls``'s source
+    (and its dataclass bases'); empty when the source is not available."""
+    comments: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        line_comments: dict[int, tuple[int, str]] = {}
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                line_comments[token.start[0]] = (token.start[1], token.string.lstrip("#").strip())
+        lines = source.splitlines()
+        for number, line in enumerate(lines, start=1):
+            match = re.match(r"\s+([A-Za-z_]\w*)\s*:", line)
+            if not (match and number in line_comments):
+                continue
+            column, text = line_comments[number]
+            # a comment continued on the next lines, aligned with it, belongs to the field too
+            following = number + 1
+            while following in line_comments and line_comments[following][0] == column \
+                    and lines[following - 1].strip().startswith("#"):
+                text += " " + line_comments[following][1]
+                following += 1
+            comments[match.group(1)] = text
+    return comments
+
+
+def _default_text(spec: dataclasses.Field) -> str:
+    if spec.default is not dataclasses.MISSING:
+        value = spec.default
+    elif spec.default_factory is not dataclasses.MISSING:   # type: ignore[misc]
+        value = spec.default_factory()                     # type: ignore[misc]
+    else:
+        return "required"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def key_help_rows(cls: type = TrialConfig, meanings: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(key, default, meaning) of every field of the config dataclass ``cls``, in field order."""
+    comments = field_comments(cls)
+    meanings = KEY_MEANINGS if meanings is None else meanings
+    return [(f.name, _default_text(f), meanings.get(f.name) or comments.get(f.name, ""))
+            for f in dataclasses.fields(cls)]
+
+
+def model_extra_rows() -> dict[str, list[tuple[str, str, str]]]:
+    """Per model, (key, default, meaning) of the extras its config dataclass adds (set through
+    ``extra``); imports the models (torch)."""
+    from trainables.models import MODEL_CLASSES
+
+    rows: dict[str, list[tuple[str, str, str]]] = {}
+    for name, model_cls in MODEL_CLASSES.items():
+        config_cls = model_cls.config_cls
+        extras = set(config_cls.extra_keys())
+        comments = field_comments(config_cls)
+        rows[name] = [(f.name, _default_text(f), EXTRA_MEANINGS.get(f.name) or comments.get(f.name, ""))
+                      for f in dataclasses.fields(config_cls) if f.name in extras]
+    return rows
+
+
+def keys_epilog(with_extras: bool = True) -> str:
+    """The --help text listing every --set key with its default and meaning."""
+    rows = key_help_rows()
+    width = max(len(k) for k, _, _ in rows) + 2
+    dwidth = min(max(len(d) for _, d, _ in rows), 12) + 2
+    lines = ["keys (--set KEY=VALUE or in CONFIG; default, meaning):"]
+    lines += [f"  {key:<{width}}{default:<{dwidth}}{meaning}" for key, default, meaning in rows]
+    if with_extras:
+        try:
+            extras = model_extra_rows()
+        except Exception as error:  # pragma: no cover - the models failed to import
+            extras = {}
+            log.debug("model extras not listed: %s", error)
+        if any(extras.values()):
+            lines.append("")
+            lines.append("model extras (in CONFIG under extra:, e.g. extra: {fit_batch_size: 256}):")
+            for model, model_rows in extras.items():
+                for key, default, meaning in model_rows:
+                    lines.append(f"  {model + '.' + key:<{width + 12}}{default:<{dwidth}}{meaning}")
+    return "\n".join(lines) + "\n\n" + EPILOG_EXAMPLES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = keys_epilog()
     parser.add_argument("config", nargs="?", default=None,
-                        help="YAML file of trial config keys (default: the TrialConfig defaults)")
+                        help="YAML file of trial config keys, or a packaged train config by name "
+                             f"({', '.join(packaged_train_configs()) or 'none'}); default: the defaults below")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one trial config key; repeat for more")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -51,14 +195,29 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return values
 
 
+def packaged_train_configs() -> list[str]:
+    """Names of the packaged train configs (configs/train/*.yaml), without .yaml."""
+    try:
+        folder = importlib.resources.files("search.configs") / PACKAGED_TRAIN_CONFIGS
+        return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     import yaml
 
     file = Path(path)
+    text = None
     if not file.is_file():
-        raise WeakdisError(f"config file '{file}': not found")
+        name = str(path).removesuffix(".yaml").removesuffix(".yml")
+        if "/" not in name and name in packaged_train_configs():
+            text = (importlib.resources.files("search.configs") / PACKAGED_TRAIN_CONFIGS / f"{name}.yaml").read_text()
+        else:
+            packaged = ", ".join(packaged_train_configs())
+            raise WeakdisError(f"config file '{file}': not found (packaged train configs: {packaged or 'none'})")
     try:
-        values = yaml.safe_load(file.read_text()) or {}
+        values = yaml.safe_load(text if text is not None else file.read_text()) or {}
     except yaml.YAMLError as error:
         raise WeakdisError(f"config file '{file}': not valid YAML ({' '.join(str(error).split())})") from None
     if not isinstance(values, dict):
@@ -154,6 +313,9 @@ def os_error_message(error: OSError) -> str:
 def _run(args: argparse.Namespace) -> int:
     from trainables.checkpoint import has_checkpoint, load_checkpoint
     from trainables.loop import load_trial, train
+    from trainables.logs import is_quiet
+    from trainables.progress import TrainProgress
+    from trainables.tracking import TensorBoardLogger
 
     resume_from = None
     base = None
@@ -180,14 +342,35 @@ def _run(args: argparse.Namespace) -> int:
     resolve_device(cfg.device)
     if getattr(args, "overwrite", False):
         remove_earlier_run(out_dir)
-    print(f"weakdis train: {cfg.model} on {cfg.dataset}, {cfg.steps} steps -> {out_dir}", flush=True)
+    quiet = is_quiet()
+    say = (lambda line: None) if quiet else (lambda line: print(line, flush=True))
+    say(f"weakdis train: {cfg.model} on {cfg.dataset}, {cfg.steps} steps -> {out_dir}")
+    progress = TrainProgress(cfg.steps, cfg.batch_size, stream=sys.stdout, enabled=not quiet)
+    tensorboard = TensorBoardLogger.create(out_dir)
+    if tensorboard is not None and resume_from is None:
+        for old in (out_dir / "tensorboard").glob("events.out.tfevents.*"):
+            old.unlink()     # a fresh trial in a reused directory, as history.csv
 
     def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
-        print(_progress_line(cfg, metrics), flush=True)
+        progress.write(_progress_line(cfg, metrics))
+        if tensorboard is not None:
+            tensorboard.evaluation(metrics)
 
-    result = train(cfg, out_dir=out_dir, report=report, resume_from=resume_from)
+    try:
+        result = train(cfg, out_dir=out_dir, report=report, resume_from=resume_from, progress=progress)
+    finally:
+        progress.close()
+        if tensorboard is not None and sys.exc_info()[0] is not None:
+            tensorboard.close()
     _, model, dataset = load_trial(result.checkpoint_dir or out_dir / "checkpoint", device=cfg.device)
     grids = write_image_grids(model, dataset, out_dir, cfg.seed)
-    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'history.csv'}, {out_dir / 'checkpoint'}, "
-          + ", ".join(str(p) for p in grids), file=sys.stdout)
+    if tensorboard is not None:
+        import matplotlib.image
+
+        tensorboard.images({p.stem: (matplotlib.image.imread(p)[..., :3] * 255).round().astype("uint8")
+                            for p in grids}, step=int(result.metrics.get("step", cfg.steps)))
+        tensorboard.close()
+        grids.append(tensorboard.log_dir)
+    say(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'history.csv'}, {out_dir / 'checkpoint'}, "
+        + ", ".join(str(p) for p in grids))
     return 0

@@ -13,13 +13,28 @@ from trainables.errors import WeakdisError
 DATASETS = ("dsprites", "shapes3d")
 
 
+EPILOG = """\
+examples:
+  weakdis data generate dsprites --out dsprites.npz            all 737,280 sprites, official .npz layout
+  weakdis data generate shapes3d --out 3dshapes.h5             all 480,000 scenes, official .h5 layout
+  weakdis data generate shapes3d --out s.h5 --version v3 --max-images 20000 --seed 0
+  weakdis data download shapes3d --dir ~/data                  the official file, resumable, checksummed
+  weakdis data info 3dshapes.h5                                validate and summarise a file
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
     actions = parser.add_subparsers(dest="data_command", metavar="{generate,download,info}")
     actions.required = True
 
     generate = actions.add_parser(
         "generate", help="render a dataset file in the official format",
-        description="Render dSprites (.npz) or Shapes3D (.h5) procedurally, in the official layout.",
+        description="Render dSprites (.npz) or Shapes3D (.h5) procedurally, in the official layout. "
+                    "Progress: a bar on a terminal, a line every 10 s otherwise (stderr).",
+        formatter_class=formatter,
+        epilog="examples:\n  weakdis data generate dsprites --out dsprites.npz\n"
+               "  weakdis data generate shapes3d --out 3dshapes.h5 --version v3 --max-images 20000\n",
     )
     generate.add_argument("dataset", choices=DATASETS)
     generate.add_argument("--out", required=True, type=Path, help="file to write (replaced atomically)")
@@ -32,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download = actions.add_parser(
         "download", help="fetch the official file (resumable, checksum-verified)",
         description="Fetch the official dSprites / Shapes3D file, resuming a partial download.",
+        formatter_class=formatter,
+        epilog="examples:\n  weakdis data download shapes3d --dir ~/data\n"
+               "  weakdis data download dsprites --dir ~/data --url https://mirror.example/dsprites.npz\n",
     )
     download.add_argument("dataset", choices=DATASETS)
     download.add_argument("--dir", required=True, type=Path, help="directory to put the file in")
@@ -39,7 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download.add_argument("--sha256", default=None, help="expected sha256 (default: the published checksum)")
 
     info = actions.add_parser("info", help="validate a dataset file and summarise it",
-                              description="Validate a dSprites .npz / Shapes3D .h5 file and print a summary.")
+                              description="Validate a dSprites .npz / Shapes3D .h5 file and print a summary.",
+                              formatter_class=formatter,
+                              epilog="examples:\n  weakdis data info 3dshapes.h5\n"
+                                     "  weakdis data info dsprites.npz --quick\n")
     info.add_argument("path", type=Path)
     info.add_argument("--quick", action="store_true", help="check labels and layout only, not every image")
 
@@ -49,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         return _generate(args)
     if args.data_command == "download":
         from trainables.data.download import download
+        from trainables.logs import is_quiet
 
-        path = download(args.dataset, args.dir, url=args.url, sha256=args.sha256)
+        path = download(args.dataset, args.dir, url=args.url, sha256=args.sha256,
+                        progress=None if is_quiet() else "stderr")
         print(path)
         return 0
     print(describe_file(args.path, check_images=not args.quick))
@@ -59,17 +82,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from trainables.data.generate import generate_file
+    from trainables.logs import is_quiet
+    from trainables.progress import WorkProgress
 
     started = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rgenerating {args.dataset}: {done}/{total} images")
-        sys.stderr.flush()
-
-    path = generate_file(args.dataset, args.out, version=args.version, max_images=args.max_images,
-                         seed=args.seed, progress=progress)
-    sys.stderr.write("\n")
-    print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
+    quiet = is_quiet()
+    progress = (lambda done, total: None) if quiet else WorkProgress(f"generating {args.dataset}", stream=sys.stderr)
+    try:
+        path = generate_file(args.dataset, args.out, version=args.version, max_images=args.max_images,
+                             seed=args.seed, progress=progress)
+    finally:
+        if not quiet:
+            progress.close()
+    if not quiet:
+        print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

@@ -59,23 +59,21 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 
 class _ProgressBar:
-    """A one-line progress bar on a stream (stderr), redrawn at most 10 times a second."""
+    """Download progress on ``stream``: a tqdm bar when it is a terminal, otherwise a plain line
+    every 10 seconds and at the end; nothing when ``stream`` is None."""
 
     def __init__(self, label: str, stream: TextIO | None) -> None:
-        self.label, self.stream, self.last = label, stream, 0.0
+        from trainables.progress import WorkProgress
+
+        self.work = None if stream is None else WorkProgress(f"downloading {label}", unit="B", stream=stream,
+                                                               lines_to_stream=True)
 
     def update(self, done: int, total: int | None, *, final: bool = False) -> None:
-        if self.stream is None or (not final and time.monotonic() - self.last < 0.1):
+        if self.work is None:
             return
-        self.last = time.monotonic()
-        if total:
-            filled = int(30 * done / total)
-            text = f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {100 * done / total:5.1f}% " \
-                   f"{done / 1e6:.1f}/{total / 1e6:.1f} MB"
-        else:
-            text = f"\r{self.label} {done / 1e6:.1f} MB"
-        self.stream.write(text + ("\n" if final else ""))
-        self.stream.flush()
+        self.work(done, total if total is not None else (done if final else None))
+        if final:
+            self.work.close()
 
 
 def download(
