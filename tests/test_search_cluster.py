@@ -161,15 +161,21 @@ def two_node_cluster(tmp_path: Path, env: dict):
 CLUSTER_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-@pytest.mark.ray
-def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
+def sweep_on_two_nodes(tmp_path, driver: str, timeout: int) -> subprocess.CompletedProcess:
+    """Start the two-node cluster, run ``driver`` (address and storage as arguments) against it."""
     env = {**os.environ, **CLUSTER_ENV}
     with two_node_cluster(tmp_path, env) as address:
         script = tmp_path / "driver.py"
-        script.write_text(DRIVER)
+        script.write_text(driver)
         sweep = subprocess.run([sys.executable, str(script), address, str(tmp_path / "runs")], env=env,
-                               capture_output=True, text=True, timeout=240)
-        assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-3000:]
+                               capture_output=True, text=True, timeout=timeout)
+    assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
+    return sweep
+
+
+@pytest.mark.ray
+def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
+    sweep = sweep_on_two_nodes(tmp_path, DRIVER, timeout=240)
 
     node_ids = json.loads(next(line for line in sweep.stdout.splitlines() if line.startswith("NODES "))[6:])
     assert len(node_ids) == 2
@@ -210,13 +216,7 @@ WORKERS_DRIVER = textwrap.dedent("""
 @pytest.mark.slow
 def test_a_multi_worker_trial_spans_two_nodes_and_checkpoints_into_the_sweep_storage(tmp_path):
     """python -m pytest -m slow tests/test_search_cluster.py -k multi_worker -q"""
-    env = {**os.environ, **CLUSTER_ENV}
-    with two_node_cluster(tmp_path, env) as address:
-        script = tmp_path / "driver.py"
-        script.write_text(WORKERS_DRIVER)
-        sweep = subprocess.run([sys.executable, str(script), address, str(tmp_path / "runs")], env=env,
-                               capture_output=True, text=True, timeout=800)
-    assert sweep.returncode == 0, sweep.stdout[-3000:] + sweep.stderr[-3000:]
+    sweep = sweep_on_two_nodes(tmp_path, WORKERS_DRIVER, timeout=800)
     import pandas as pd
 
     run_dir = tmp_path / "runs" / "workers"
