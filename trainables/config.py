@@ -6,10 +6,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from trainables.errors import WeakdisError
+from weakdis.errors import WeakdisError
+from weakdis.registry import MODEL_NAMES
+from weakdis.values import coerce, field_types, parse_bool
 
-MODEL_NAMES = ("absae", "mae", "betavae", "factorvae", "betatcvae")
 PRECISIONS = ("fp32", "bf16")
+TAU_SAMPLINGS = ("uniform", "stratified")
 
 
 @dataclass
@@ -18,8 +20,12 @@ class TrialConfig:
 
     ``latent_dim`` is the whole code size; for ``mae`` it is the size of each factor's partition
     (the modular paper's 8), so the code has ``latent_dim * K`` dimensions.
-    ``tau`` is a number of labelled training samples; ``alpha`` the acceptance threshold of the
-    weak-disentanglement metrics; ``beta`` weighs the prior / KL / TC term and ``gamma`` the ReL.
+    ``tau`` is a number of labelled training samples, drawn as ``tau_sampling`` says; ``alpha`` the
+    acceptance threshold of the ``clustering_*`` / ``relation_*`` columns (every evaluation also
+    reports the papers' alpha grid); ``beta`` weighs the prior / KL / TC term and ``gamma`` the ReL.
+
+    A model's own hyperparameters (the fields of its config class that are not TrialConfig keys) go
+    in ``extra``; ``from_dict`` also takes them at the top level, as sweeps and ``--set`` give them.
     """
 
     model: str = "absae"
@@ -55,19 +61,30 @@ class TrialConfig:
     compile: bool = False
     checkpoint_every: int = 0             # 0 = checkpoint at every evaluation
     log_every: int = 100                  # steps between divergence checks (a host sync each)
+    tau_sampling: str = "uniform"         # "uniform" | "stratified" (one labelled sample per component first)
     extra: dict[str, Any] = field(default_factory=dict)   # a model's own extras
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], *, source: str = "trial config") -> "TrialConfig":
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        """A validated TrialConfig from YAML values or ``--set`` strings.
+
+        Keys that are not TrialConfig fields but hyperparameters of the chosen model's config class
+        are moved into ``extra``; ``extra`` is checked against that class too.
+        """
+        types = field_types(cls)
+        model = values.get("model", cls.model)
+        model_keys = model_extra_types(model) if isinstance(model, str) and model in MODEL_NAMES else {}
+        unknown = sorted(set(values) - set(types) - set(model_keys))
         if unknown:
             raise WeakdisError(
-                f"{source}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(known))}"
+                f"{source}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(types))}"
+                + (f" or a {model} hyperparameter: {', '.join(sorted(model_keys))}" if model_keys
+                   else f" (model {model!r} has no hyperparameters of its own)" if model in MODEL_NAMES else "")
             )
-        kwargs = {}
-        for name, value in values.items():
-            kwargs[name] = _coerce(name, value, known[name], source)
+        kwargs = {key: coerce(value, types[key], key=key, source=source)
+                  for key, value in values.items() if key in types}
+        extra = {**kwargs.get("extra", {}), **{key: value for key, value in values.items() if key not in types}}
+        kwargs["extra"] = _coerce_model_extras(model, extra, model_keys, source)
         config = cls(**kwargs)
         config.validate(source=source)
         return config
@@ -113,51 +130,32 @@ class TrialConfig:
             fail("data_images", "an integer >= 1 or null")
         if self.data_seed is not None and self.data_seed < 0:
             fail("data_seed", "an integer >= 0 or null")
+        if self.tau_sampling not in TAU_SAMPLINGS:
+            fail("tau_sampling", "one of " + ", ".join(TAU_SAMPLINGS))
 
 
-def parse_bool(value: Any) -> bool:
-    """``true/false``, ``yes/no``, ``on/off``, ``1/0`` (any case) or a bool; ValueError otherwise."""
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{value!r} is not a boolean")
-    return bool(value)
+def model_extra_types(model: str) -> dict[str, Any]:
+    """The hyperparameters of ``model`` that a trial sets through ``extra``: the fields of its
+    config class that are not TrialConfig keys, with their types."""
+    from trainables.models import model_class   # imports torch: only when a model is named
+
+    config_cls = model_class(model).config_cls
+    return {key: hint for key, hint in field_types(config_cls).items() if key in config_cls.extra_keys()}
 
 
-def _coerce(name: str, value: Any, spec: dataclasses.Field, source: str) -> Any:
-    """Turn strings from ``--set key=value`` and YAML numbers into the field's type."""
-    annotation = str(spec.type)
-    if value is None:
-        if "None" in annotation:
-            return None
-        raise WeakdisError(f"{source}: {name} must not be null")
-    try:
-        if annotation.startswith("dict"):
-            if not isinstance(value, Mapping):
-                raise TypeError
-            return dict(value)
-        if annotation.startswith("bool"):
-            return parse_bool(value)
-        if annotation.startswith("int"):
-            if isinstance(value, str) and value.strip().lower() in ("none", "null") and "None" in annotation:
-                return None
-            number = float(value) if isinstance(value, str) else value
-            if isinstance(number, bool) or float(number) != int(float(number)):
-                raise ValueError
-            return int(number)
-        if annotation.startswith("float"):
-            if isinstance(value, str) and value.strip().lower() in ("none", "null") and "None" in annotation:
-                return None
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if annotation.startswith("str"):
-            if isinstance(value, str) and value.strip().lower() in ("none", "null") and "None" in annotation:
-                return None
-            return str(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), e.g. --set steps=inf
-        raise WeakdisError(f"{source}: {name}={value!r} is not a valid {annotation}") from None
-    return value
+def _coerce_model_extras(model: Any, extra: Mapping[str, Any], model_keys: Mapping[str, Any],
+                         source: str) -> dict[str, Any]:
+    if not extra or model not in MODEL_NAMES:
+        return dict(extra)
+    out = {}
+    for key, value in extra.items():
+        if key not in model_keys:
+            raise WeakdisError(
+                f"{source}: {key!r} is not a hyperparameter of model {model!r}; expected one of "
+                f"{', '.join(sorted(model_keys)) or '(none)'}"
+            )
+        out[key] = coerce(value, model_keys[key], key=key, source=source)
+    return out
+
+
+__all__ = ["MODEL_NAMES", "PRECISIONS", "TAU_SAMPLINGS", "TrialConfig", "model_extra_types", "parse_bool"]

@@ -1,9 +1,8 @@
-"""The error type that the command line turns into a one-line message."""
+"""The error type that the command line turns into a one-line message.
 
+It lives in the leaf package ``weakdis.errors`` (so that ``analysis`` can raise it without importing
+torch); this is the same class, importable under its older name.
+"""
+from weakdis.errors import WeakdisError
 
-class WeakdisError(Exception):
-    """A user-facing error: bad input, a damaged file, a diverged trial.
-
-    The message must name the file, key or value at fault and what was expected;
-    ``weakdis`` prints it on one line (no traceback) and exits with status 1.
-    """
+__all__ = ["WeakdisError"]

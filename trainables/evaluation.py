@@ -1,6 +1,7 @@
-"""One evaluation of a trial: reconstruction error and the disentanglement metrics on the test split.
+"""One evaluation of a trial: every metric column of ``weakdis.registry.METRICS`` on the test split.
 
-Every evaluation returns the same keys (``METRIC_KEYS``), NaN where a metric does not apply:
+Every evaluation returns the same keys (``METRIC_KEYS``, the registry's order), NaN where a metric
+does not apply to the model (the column's ``requires`` capability) or cannot be computed yet:
 
 - ``recon_error``: mean squared error per pixel between ``model.reconstruct(x)`` (probabilities)
   and the test image in [0, 1], over at most ``max(eval_points, RECON_TEST_IMAGES)`` test images
@@ -8,67 +9,44 @@ Every evaluation returns the same keys (``METRIC_KEYS``), NaN where a metric doe
 - ``eval_points`` other seeded test images are encoded with ``model.representation``; the first
   two thirds are the metrics' train points, the rest their test points. ``dci`` (the mean of D, C
   and the test informativeness), ``mig`` and ``sap`` score the representation (the predicted factor
-  values for AbsAE / M-AE, posterior means for VAEs) against the version's relevant factors;
-  ``raw_dci``, ``raw_mig`` and ``raw_sap`` score the raw codes of models with a prior.
-- ``clustering_accuracy`` and ``accepted_ratio`` (at ``alpha``, on the raw codes; labels = the
-  true relevant-factor values) and ``relation_accuracy`` (at ``relation_depth``, on ``eval_points``
-  samples from the prior) for models with a fitted prior and a relational learner.
+  values for AbsAE / M-AE once the prior is fitted, the codes otherwise) against the version's
+  relevant factors; ``raw_dci``, ``raw_mig`` and ``raw_sap`` score the raw codes of models with a prior.
+- Models with a fitted mixture prior: ``clustering_accuracy`` / ``accepted_ratio`` at ``cfg.alpha``
+  and ``clustering_accuracy_a<alpha>`` / ``accepted_ratio_a<alpha>`` at each alpha of
+  ``weakdis.registry.ALPHA_GRID`` (on the raw codes; labels = the true relevant-factor values).
+  With a relational learner too: ``relation_accuracy`` / ``relation_accepted_ratio`` at
+  ``cfg.relation_depth`` and ``cfg.alpha``, and ``relation_accuracy_d<depth>_a<alpha>`` /
+  ``relation_accepted_ratio_d<depth>_a<alpha>`` over ``DEPTH_GRID`` x ``ALPHA_GRID`` (one chain of
+  ``eval_points`` samples from the prior).
+
+The columns are computed by the functions the registry names (``analysis.metrics.columns``); a
+metric that rejects degenerate inputs (``ValueError``) is reported as NaN with a warning.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from analysis.metrics.columns import EvaluationInputs
 from trainables.config import TrialConfig
+from trainables.models.capabilities import relational_model_numpy
+from weakdis.registry import METRIC_NAMES, METRICS, RELATIONAL_LEARNER, model_entry, resolve
+from weakdis.seeds import derive_seed
 
 RECON_TEST_IMAGES = 5000
 EVAL_BATCH = 512
 
-METRIC_KEYS = (
-    "recon_error",
-    "dci", "dci_disentanglement", "dci_completeness", "dci_informativeness",
-    "mig", "sap",
-    "raw_dci", "raw_mig", "raw_sap",
-    "clustering_accuracy", "accepted_ratio", "relation_accuracy", "relation_accepted_ratio",
-)
-
-_warned: set[str] = set()
+METRIC_KEYS: tuple[str, ...] = METRIC_NAMES
 
 
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-
-def _metrics_function(name: str) -> Callable[..., Any] | None:
-    """``analysis.metrics.<name>``, or None (with one warning) when it is not available."""
-    try:
-        import analysis.metrics as metrics
-    except ImportError:
-        metrics = None
-    function = getattr(metrics, name, None) if metrics is not None else None
-    if function is None:
-        _warn_once(f"analysis.metrics.{name} is not available; its columns are reported as NaN")
-    return function
-
-
-def _call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call with only the keyword arguments the function accepts."""
-    parameters = inspect.signature(function).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in parameters}
-    return function(*args, **kwargs)
-
-
-def evaluation_indices(test_indices: torch.Tensor, n: int, seed: int, salt: int) -> torch.Tensor:
+def evaluation_indices(test_indices: torch.Tensor, n: int, seed: int, stream: str) -> torch.Tensor:
     """A seeded choice of ``min(n, len(test_indices))`` test indices (CPU generator: device-independent)."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + salt)
+    generator = torch.Generator().manual_seed(derive_seed(seed, stream))
     order = torch.randperm(len(test_indices), generator=generator)[: min(n, len(test_indices))]
     return test_indices.cpu()[order].to(test_indices.device)
 
@@ -100,97 +78,21 @@ def encode_representation(model: torch.nn.Module, dataset: Any, indices: torch.T
     return predicted, raw
 
 
-def _nan_metrics() -> dict[str, float]:
-    return {key: math.nan for key in METRIC_KEYS}
+@dataclass(frozen=True)
+class TrialEvaluationInputs(EvaluationInputs):
+    """``EvaluationInputs`` plus what ``reconstruction_columns`` needs: the model, the dataset and
+    the test images to reconstruct."""
+
+    model: Any = None
+    dataset: Any = None
+    recon_indices: Any = None
 
 
-def score_codes(codes: np.ndarray, factors: np.ndarray, *, seed: int, dci_method: str) -> dict[str, float]:
-    """DCI (its three parts and their mean), MIG and SAP of codes [n, D] against factors [n, K].
-
-    The first two thirds are the metrics' training points, the last third their test points.
-    """
-    out = {"dci": math.nan, "dci_disentanglement": math.nan, "dci_completeness": math.nan,
-           "dci_informativeness": math.nan, "mig": math.nan, "sap": math.nan}
-    n_train = (2 * len(codes)) // 3
-    if n_train < 2 or len(codes) - n_train < 1:
-        return out
-    c_train, c_test = codes[:n_train], codes[n_train:]
-    f_train, f_test = factors[:n_train], factors[n_train:]
-    dci = _metrics_function("dci")
-    if dci is not None:
-        result = _guarded("dci", dci, c_train, f_train, c_test, f_test, random_state=seed, method=dci_method)
-        if result is not None:
-            d, c, i = (float(result[key]) for key in ("disentanglement", "completeness", "informativeness_test"))
-            out.update(dci=(d + c + i) / 3, dci_disentanglement=d, dci_completeness=c, dci_informativeness=i)
-    mig = _metrics_function("mig")
-    if mig is not None:
-        result = _guarded("mig", mig, codes, factors, random_state=seed)
-        if result is not None:
-            out["mig"] = float(_scalar(result, "mig"))
-    sap = _metrics_function("sap")
-    if sap is not None:
-        result = _guarded("sap", sap, c_train, f_train, c_test, f_test, random_state=seed)
-        if result is not None:
-            out["sap"] = float(_scalar(result, "sap"))
-    return out
-
-
-def _scalar(result: Any, key: str) -> float:
-    return result[key] if isinstance(result, dict) else result
-
-
-def _relational_callable(model: torch.nn.Module, device: torch.device) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    @torch.no_grad()
-    def apply(codes: np.ndarray, relation: np.ndarray) -> np.ndarray:
-        z = torch.as_tensor(codes, dtype=torch.float32, device=device)
-        r = torch.as_tensor(relation, dtype=torch.int64, device=device)
-        return model.relational_model(z, r).float().cpu().numpy()
-
-    return apply
-
-
-def weak_metrics(model: torch.nn.Module, raw_codes: np.ndarray, true_factors: np.ndarray,
-                 cfg: TrialConfig, device: torch.device) -> dict[str, float]:
-    """clustering_accuracy, accepted_ratio, relation_accuracy and relation_accepted_ratio of a model
-    with a fitted prior.
-
-    Labels are the true relevant-factor values [n, K], which both a single mixture (through its
-    ``component_factors``) and a modular prior compare with their components.
-    """
-    out = {"clustering_accuracy": math.nan, "accepted_ratio": math.nan, "relation_accuracy": math.nan,
-           "relation_accepted_ratio": math.nan}
-    prior = getattr(model, "prior", None)
-    if prior is None:
-        return out
-    clustering = _metrics_function("clustering_accuracy")
-    if clustering is not None:
-        result = _guarded("clustering_accuracy", clustering, raw_codes, true_factors, prior, cfg.alpha)
-        if result is not None:
-            out["clustering_accuracy"] = float(result["accuracy"])
-            out["accepted_ratio"] = float(result["accepted_ratio"])
-    relation = _metrics_function("relation_accuracy")
-    if relation is not None and hasattr(model, "relational_model") and hasattr(model, "relation_targets"):
-        targets = model.relation_targets()
-        targets = targets.cpu().numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
-        result = _guarded("relation_accuracy", relation, _relational_callable(model, device), prior, targets,
-                          cfg.relation_depth, cfg.alpha, cfg.eval_points, cfg.seed)
-        if result is not None:
-            out["relation_accuracy"] = float(result["accuracy"])
-            out["relation_accepted_ratio"] = float(result["accepted_ratio"])
-    return out
-
-
-def _guarded(name: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A metric's result, or None (with a warning) when the metric rejects degenerate inputs.
-
-    ``analysis.metrics`` raises ValueError for inputs it cannot score (e.g. a constant factor
-    among few evaluation points); a trial keeps going and reports NaN for that column.
-    """
-    try:
-        return _call(function, *args, **kwargs)
-    except ValueError as error:
-        warnings.warn(f"{name} could not be computed ({error}); reported as NaN", RuntimeWarning, stacklevel=2)
-        return None
+def reconstruction_columns(inputs: EvaluationInputs) -> dict[str, float]:
+    """``recon_error`` (the registry's computation for it); NaN for inputs without a model."""
+    if not isinstance(inputs, TrialEvaluationInputs) or inputs.model is None:
+        return {"recon_error": math.nan}
+    return {"recon_error": reconstruction_error(inputs.model, inputs.dataset, inputs.recon_indices)}
 
 
 def evaluate(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[str, float]:
@@ -202,30 +104,68 @@ def evaluate(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[str
     was_training = model.training
     model.eval()
     try:
-        return _evaluate(model, dataset, cfg)
+        return compute_columns(evaluation_inputs(model, dataset, cfg), cfg.model)
     finally:
         model.train(was_training)
 
 
-def _evaluate(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[str, float]:
-    out = _nan_metrics()
-    test = dataset.splits["test"]
+def evaluation_inputs(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> TrialEvaluationInputs:
+    """Encode the seeded evaluation points and gather what the metric columns are computed from."""
     device = dataset.images.device
-    test = test.to(device)
-    recon_idx = evaluation_indices(test, max(cfg.eval_points, RECON_TEST_IMAGES), cfg.seed, salt=1)
-    out["recon_error"] = reconstruction_error(model, dataset, recon_idx)
-
-    points = evaluation_indices(test, cfg.eval_points, cfg.seed, salt=2)
+    test = dataset.splits["test"].to(device)
+    recon_indices = evaluation_indices(test, max(cfg.eval_points, RECON_TEST_IMAGES), cfg.seed,
+                                       "evaluation/reconstruction")
+    points = evaluation_indices(test, cfg.eval_points, cfg.seed, "evaluation/points")
     predicted, raw = encode_representation(model, dataset, points)
-    true_factors = dataset.factors[points].cpu().numpy()
-    has_prior = getattr(model, "prior", None) is not None
     # Models with a prior predict factor values once the mixture is fitted (None during warm-up,
     # when the main columns score the raw codes and the prior-based columns stay NaN).
-    representation = predicted if predicted is not None else raw
-    out.update(score_codes(representation, true_factors, seed=cfg.seed, dci_method=cfg.dci_method))
-    if has_prior:
-        raw_scores = score_codes(raw, true_factors, seed=cfg.seed, dci_method=cfg.dci_method)
-        out.update(raw_dci=raw_scores["dci"], raw_mig=raw_scores["mig"], raw_sap=raw_scores["sap"])
-        if predicted is not None:
-            out.update(weak_metrics(model, raw, true_factors, cfg, device))
+    fitted = predicted is not None
+    entry = model_entry(cfg.model)
+    relational = fitted and entry.has(RELATIONAL_LEARNER)
+    return TrialEvaluationInputs(
+        model=model, dataset=dataset, recon_indices=recon_indices,
+        representation=predicted if fitted else raw,
+        factors=dataset.factors[points].cpu().numpy(),
+        codes=raw,
+        seed=cfg.seed,
+        dci_method=cfg.dci_method,
+        prior=model.prior if fitted else None,
+        relational_model=relational_model_numpy(model, device) if relational else None,
+        relation_targets=np.asarray(model.relation_targets()) if relational else None,
+        alpha=cfg.alpha,
+        relation_depth=cfg.relation_depth,
+        relation_samples=cfg.eval_points,
+    )
+
+
+def compute_columns(inputs: EvaluationInputs, model: str) -> dict[str, float]:
+    """Call each computation of the registry that applies to ``model``; NaN for the others."""
+    entry = model_entry(model)
+    out = {name: math.nan for name in METRIC_KEYS}
+    by_computation: dict[str, list[str]] = {}
+    for column in METRICS:
+        if column.requires is None or entry.has(column.requires):
+            by_computation.setdefault(column.computed_by, []).append(column.name)
+    for path, columns in by_computation.items():
+        values = _guarded(path, resolve(path), inputs)
+        if values is None:
+            continue
+        unregistered = sorted(set(values) - set(METRIC_KEYS))
+        if unregistered:
+            raise RuntimeError(f"{path} returned {unregistered[0]!r}, which weakdis.registry.METRICS does not list")
+        out.update({name: float(values[name]) for name in columns if name in values})
     return out
+
+
+def _guarded(name: str, function: Callable[[EvaluationInputs], dict[str, float]],
+             inputs: EvaluationInputs) -> dict[str, float] | None:
+    """A computation's columns, or None (with a warning) when a metric rejects degenerate inputs.
+
+    ``analysis.metrics`` raises ValueError for inputs it cannot score (e.g. a constant factor
+    among few evaluation points); a trial keeps going and reports NaN for those columns.
+    """
+    try:
+        return function(inputs)
+    except ValueError as error:
+        warnings.warn(f"{name} could not be computed ({error}); reported as NaN", RuntimeWarning, stacklevel=2)
+        return None

@@ -26,9 +26,11 @@ from analysis.metrics.weak import (
     as_prior,
     classify_codes,
     clustering_accuracy,
+    clustering_accuracy_by_alpha,
     codes_to_factors,
     relation_accuracy,
     relation_accuracy_by_depth,
+    relation_accuracy_grid,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "beta_vae_score",
     "classify_codes",
     "clustering_accuracy",
+    "clustering_accuracy_by_alpha",
     "codes_to_factors",
     "completeness_score",
     "dci",
@@ -51,6 +54,7 @@ __all__ = [
     "modularity_explicitness",
     "relation_accuracy",
     "relation_accuracy_by_depth",
+    "relation_accuracy_grid",
     "sample_representations",
     "sap",
 ]

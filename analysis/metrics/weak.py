@@ -17,7 +17,8 @@ import numpy as np
 
 from analysis.metrics._checks import _to_numpy, as_random_state, check_codes
 
-ACCEPTANCE_QUANTITIES = ("posterior", "relative_density")
+ACCEPTANCE_QUANTITIES = ("density", "posterior", "relative_density")
+DEFAULT_ACCEPTANCE = "density"
 _ROWS_PER_CHUNK_ELEMENTS = 2_000_000  # bounds the [rows, C, D] temporaries of the density
 
 
@@ -181,46 +182,72 @@ def _check_codes_for(prior: Prior, codes: Any, name: str = "codes") -> np.ndarra
     return codes
 
 
-def _check_alpha(alpha: float, acceptance: str) -> float:
+def _check_acceptance(acceptance: str) -> None:
     if acceptance not in ACCEPTANCE_QUANTITIES:
         raise ValueError(f"acceptance must be one of {ACCEPTANCE_QUANTITIES}, got {acceptance!r}")
+
+
+def _check_alpha(alpha: float, acceptance: str) -> float:
+    _check_acceptance(acceptance)
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     return float(alpha)
 
 
-def _best_and_confidence(prior: MixturePrior, codes: np.ndarray, acceptance: str) -> tuple[np.ndarray, np.ndarray]:
-    """The most likely component of each code and the quantity alpha thresholds."""
+def _check_alphas(alphas: Iterable[float], acceptance: str) -> list[float]:
+    alphas = [_check_alpha(alpha, acceptance) for alpha in alphas]
+    if not alphas:
+        raise ValueError("alphas is empty; expected at least one threshold in [0, 1]")
+    return alphas
+
+
+def _best_and_log_quantity(prior: MixturePrior, codes: np.ndarray, acceptance: str) -> tuple[np.ndarray, np.ndarray]:
+    """The most likely component of each code and the log of the quantity alpha thresholds."""
     distances = prior.squared_mahalanobis(codes)
     log_determinants = np.linalg.slogdet(prior.covariances)[1]
-    log_densities = -0.5 * (distances + log_determinants)  # the constant term cancels
+    log_densities = -0.5 * (distances + log_determinants + prior.dim * np.log(2.0 * np.pi))
     best = np.argmax(log_densities, axis=1)
     rows = np.arange(codes.shape[0])
+    best_log_density = log_densities[rows, best]
+    if acceptance == "density":
+        return best, best_log_density
     if acceptance == "posterior":
-        shifted = log_densities - log_densities[rows, best][:, None]
-        confidence = 1.0 / np.exp(shifted).sum(axis=1)
-    else:
-        confidence = np.exp(-0.5 * distances[rows, best])
-    return best, confidence
+        shifted = log_densities - best_log_density[:, None]
+        return best, -np.log(np.exp(shifted).sum(axis=1))
+    return best, -0.5 * distances[rows, best]
 
 
-def classify_codes(codes: Any, prior: Any, *, acceptance: str = "posterior") -> tuple[np.ndarray, np.ndarray]:
+def _classify_log(codes: np.ndarray, prior: Prior, acceptance: str) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted factor values [N, K] and the log acceptance quantity [N].
+
+    For a modular prior the combination's density is the product of the partitions' densities, so
+    the "density" quantity is the sum over partitions of each one's best log-density; the other
+    quantities are per-partition probabilities, and a code counts as confident as its least
+    confident partition (the minimum).
+    """
+    if isinstance(prior, MixturePrior):
+        best, log_quantity = _best_and_log_quantity(prior, codes, acceptance)
+        return prior.component_factors[best], log_quantity
+    predicted, log_quantities = [], []
+    for part_prior, part in zip(prior.priors, prior.slices):
+        best, log_quantity = _best_and_log_quantity(part_prior, codes[:, part], acceptance)
+        predicted.append(part_prior.component_factors[best, 0])
+        log_quantities.append(log_quantity)
+    stacked = np.stack(log_quantities, axis=1)
+    combined = stacked.sum(axis=1) if acceptance == "density" else stacked.min(axis=1)
+    return np.stack(predicted, axis=1), combined
+
+
+def classify_codes(codes: Any, prior: Any, *, acceptance: str = DEFAULT_ACCEPTANCE) -> tuple[np.ndarray, np.ndarray]:
     """Predicted factor values int [N, K] (the best component's ``component_factors``; for a modular
-    prior, each partition's best) and the acceptance quantity [N] (for a modular prior, the minimum
-    over partitions)."""
+    prior, each partition's best) and the acceptance quantity [N] that ``alpha`` thresholds (see
+    ``clustering_accuracy``; a density may exceed 1)."""
     prior = as_prior(prior)
     codes = _check_codes_for(prior, codes)
-    if acceptance not in ACCEPTANCE_QUANTITIES:
-        raise ValueError(f"acceptance must be one of {ACCEPTANCE_QUANTITIES}, got {acceptance!r}")
-    if isinstance(prior, MixturePrior):
-        best, confidence = _best_and_confidence(prior, codes, acceptance)
-        return prior.component_factors[best], confidence
-    predicted, confidences = [], []
-    for part_prior, part in zip(prior.priors, prior.slices):
-        best, confidence = _best_and_confidence(part_prior, codes[:, part], acceptance)
-        predicted.append(part_prior.component_factors[best, 0])
-        confidences.append(confidence)
-    return np.stack(predicted, axis=1), np.min(np.stack(confidences, axis=1), axis=1)
+    _check_acceptance(acceptance)
+    predicted, log_quantity = _classify_log(codes, prior, acceptance)
+    with np.errstate(over="ignore", under="ignore"):
+        return predicted, np.exp(log_quantity)
 
 
 def codes_to_factors(codes: Any, prior: Any) -> np.ndarray:
@@ -258,12 +285,17 @@ def _labels_as_factors(labels: Any, prior: Prior, num_codes: int) -> np.ndarray:
     )
 
 
-def _score(predicted: np.ndarray, truth: np.ndarray, confidence: np.ndarray, alpha: float) -> dict[str, float]:
+def _log_alpha(alpha: float) -> float:
+    with np.errstate(divide="ignore"):
+        return float(np.log(alpha))  # alpha = 0 -> -inf: every code is accepted
+
+
+def _score(predicted: np.ndarray, truth: np.ndarray, log_quantity: np.ndarray, alpha: float) -> dict[str, float]:
     if predicted.shape != truth.shape:
         raise ValueError(
             f"labels have {truth.shape[1]} factors but the prior predicts {predicted.shape[1]}"
         )
-    accepted = confidence >= alpha
+    accepted = log_quantity >= _log_alpha(alpha)
     correct = np.all(predicted == truth, axis=1)
     return {
         "accuracy": float(correct[accepted].mean()) if accepted.any() else float("nan"),
@@ -272,30 +304,43 @@ def _score(predicted: np.ndarray, truth: np.ndarray, confidence: np.ndarray, alp
 
 
 def clustering_accuracy(
-    codes: Any, labels: Any, prior: Any, alpha: float, *, acceptance: str = "posterior"
+    codes: Any, labels: Any, prior: Any, alpha: float, *, acceptance: str = DEFAULT_ACCEPTANCE
 ) -> dict[str, float]:
     """Accuracy of the prior's classification of ``codes`` among the accepted ones, and the ratio
     accepted.
 
     Each code goes to its most likely component (highest density). It is accepted when the
-    acceptance quantity reaches ``alpha`` in [0, 1]:
-    - ``"posterior"`` (default): the best component's responsibility under the equal-weight mixture,
-      N(z; mu_c, S_c) / sum_j N(z; mu_j, S_j); alpha = 0 accepts everything, alpha = 1 only codes
-      no other component explains at all.
+    acceptance quantity reaches ``alpha`` in [0, 1] (alpha = 0 accepts every code):
+    - ``"density"`` (default; the papers and the authors' code): the best component's density,
+      max_c N(z; mu_c, S_c) >= alpha, compared in logs (max_c log N >= log alpha).
+    - ``"posterior"``: the best component's responsibility under the equal-weight mixture,
+      N(z; mu_c, S_c) / sum_j N(z; mu_j, S_j).
     - ``"relative_density"``: the best component's density relative to its peak,
       N(z; mu_c, S_c) / N(mu_c; mu_c, S_c) = exp(-Mahalanobis^2 / 2).
-    For a modular prior (M-AE) each partition is classified by its own mixture, a code is accepted
-    when every partition's quantity reaches alpha, and it is correct when every factor matches.
+    For a modular prior (M-AE) each partition is classified by its own mixture and a code is correct
+    when every factor matches. Under ``"density"`` the combination's density is the product of the
+    partitions' best densities (accepted when the sum of their log-densities reaches log alpha);
+    under the other two rules every partition's quantity must reach alpha.
     ``labels``: int [N] combination index (row-major over the components; for a mixture prior the
     component index) or int [N, K] factor values compared with ``component_factors``.
     ``accuracy`` is NaN when nothing is accepted.
     """
+    return clustering_accuracy_by_alpha(codes, labels, prior, [alpha], acceptance=acceptance)[0]
+
+
+def clustering_accuracy_by_alpha(
+    codes: Any, labels: Any, prior: Any, alphas: Iterable[float], *, acceptance: str = DEFAULT_ACCEPTANCE
+) -> list[dict[str, float]]:
+    """``clustering_accuracy`` at each threshold of ``alphas`` (the codes are classified once).
+
+    Returns ``[{"alpha", "accuracy", "accepted_ratio"}, ...]`` in the order of ``alphas``.
+    """
     prior = as_prior(prior)
-    alpha = _check_alpha(alpha, acceptance)
+    alphas = _check_alphas(alphas, acceptance)
     codes = _check_codes_for(prior, codes)
     truth = _labels_as_factors(labels, prior, codes.shape[0])
-    predicted, confidence = classify_codes(codes, prior, acceptance=acceptance)
-    return _score(predicted, truth, confidence, alpha)
+    predicted, log_quantity = _classify_log(codes, prior, acceptance)
+    return [{"alpha": alpha, **_score(predicted, truth, log_quantity, alpha)} for alpha in alphas]
 
 
 def _relation_table(relations: Any, num_components: int) -> np.ndarray:
@@ -327,33 +372,35 @@ def _true_factors(prior: Prior, components: np.ndarray) -> np.ndarray:
     return np.stack([p.component_factors[c, 0] for p, c in zip(prior.priors, per_partition)], axis=1)
 
 
-def relation_accuracy_by_depth(
+def relation_accuracy_grid(
     relational_model: Callable[[np.ndarray, np.ndarray], Any],
     prior: Any,
     relations: Any,
     *,
     depths: Iterable[int] = range(1, 11),
-    alpha: float = 0.0,
+    alphas: Iterable[float] = (0.0,),
     n: int = 1000,
     random_state,
-    acceptance: str = "posterior",
+    acceptance: str = DEFAULT_ACCEPTANCE,
 ) -> list[dict[str, float]]:
-    """Relation accuracy of the composed relational model at each depth in ``depths``.
+    """Relation accuracy of the composed relational model at each depth of ``depths`` and each
+    threshold of ``alphas``, from one chain of relations.
 
     ``n`` start components are drawn uniformly and one code is sampled from each; at every step a
     relation is drawn uniformly per sample, the model maps the codes
     (``relational_model(codes [n, D], relation [n]) -> codes [n, D]``) and the true component follows
     ``relations[relation, component]``. After ``depth`` steps the codes are classified as in
     ``clustering_accuracy``; ``accuracy`` is over accepted samples (NaN if none), correct when the
-    predicted factors equal the true component's. One chain runs to the largest depth, so the result
-    at depth d equals ``relation_accuracy(..., depth=d)`` with the same seed.
+    predicted factors equal the true component's. The chain runs once to the largest depth, so the
+    result at depth d equals ``relation_accuracy(..., depth=d)`` with the same seed, and the
+    thresholds only change which of the same codes are accepted.
     For a modular prior the components of ``relations`` are combinations of per-partition
     components, row-major (the last partition fastest); the code dimensions outside every partition
     are sampled as 0.
-    Returns ``[{"depth", "accuracy", "accepted_ratio"}, ...]`` in the order of ``depths``.
+    Returns ``[{"depth", "alpha", "accuracy", "accepted_ratio"}, ...]``, depths outer, alphas inner.
     """
     prior = as_prior(prior)
-    alpha = _check_alpha(alpha, acceptance)
+    alphas = _check_alphas(alphas, acceptance)
     random_state = as_random_state(random_state)
     depths = [int(d) for d in depths]
     if not depths or min(depths) < 0:
@@ -366,18 +413,39 @@ def relation_accuracy_by_depth(
     table = _relation_table(relations, num_components)
     components = random_state.randint(num_components, size=int(n))
     codes = _sample_components(prior, components, random_state)
-    results: dict[int, dict[str, float]] = {}
+    results: dict[int, list[dict[str, float]]] = {}
     for step in range(max(depths) + 1):
         if step in depths:
-            predicted, confidence = classify_codes(codes, prior, acceptance=acceptance)
-            results[step] = {"depth": step, **_score(predicted, _true_factors(prior, components), confidence, alpha)}
+            predicted, log_quantity = _classify_log(codes, prior, acceptance)
+            truth = _true_factors(prior, components)
+            results[step] = [
+                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha)} for alpha in alphas
+            ]
         if step == max(depths):
             break
         relation = random_state.randint(table.shape[0], size=int(n))
         output = _to_numpy(relational_model(codes, relation))
         codes = _check_codes_for(prior, output, f"relational_model output at depth {step + 1}")
         components = table[relation, components]
-    return [results[d] for d in depths]
+    return [row for d in depths for row in results[d]]
+
+
+def relation_accuracy_by_depth(
+    relational_model: Callable[[np.ndarray, np.ndarray], Any],
+    prior: Any,
+    relations: Any,
+    *,
+    depths: Iterable[int] = range(1, 11),
+    alpha: float = 0.0,
+    n: int = 1000,
+    random_state,
+    acceptance: str = DEFAULT_ACCEPTANCE,
+) -> list[dict[str, float]]:
+    """``[{"depth", "accuracy", "accepted_ratio"}, ...]`` at one ``alpha``; see ``relation_accuracy_grid``."""
+    rows = relation_accuracy_grid(relational_model, prior, relations, depths=depths, alphas=[alpha], n=n,
+                                  random_state=random_state, acceptance=acceptance)
+    return [{"depth": row["depth"], "accuracy": row["accuracy"], "accepted_ratio": row["accepted_ratio"]}
+            for row in rows]
 
 
 def relation_accuracy(
@@ -389,18 +457,12 @@ def relation_accuracy(
     n: int,
     random_state,
     *,
-    acceptance: str = "posterior",
+    acceptance: str = DEFAULT_ACCEPTANCE,
 ) -> dict[str, float]:
     """``{"accuracy", "accepted_ratio"}`` of the relational model composed ``depth`` times; see
-    ``relation_accuracy_by_depth``."""
-    result = relation_accuracy_by_depth(
-        relational_model,
-        prior,
-        relations,
-        depths=[depth],
-        alpha=alpha,
-        n=n,
-        random_state=random_state,
-        acceptance=acceptance,
+    ``relation_accuracy_grid``."""
+    result = relation_accuracy_grid(
+        relational_model, prior, relations, depths=[depth], alphas=[alpha], n=n,
+        random_state=random_state, acceptance=acceptance,
     )[0]
     return {"accuracy": result["accuracy"], "accepted_ratio": result["accepted_ratio"]}

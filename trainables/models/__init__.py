@@ -17,20 +17,25 @@ from trainables.models.mae import MAE, MAEConfig
 from trainables.models.priors import GaussianMixturePrior, ModularPrior, check_coverage, estimate_mixture
 from trainables.models.relations import Relation, relation_targets, relations_for
 
-MODEL_CLASSES: dict[str, type[WeakdisModel]] = {
-    cls.name: cls for cls in (AbsAE, MAE, BetaVAE, FactorVAE, BetaTCVAE)
-}
-MODEL_NAMES: tuple[str, ...] = tuple(MODEL_CLASSES)
+from weakdis.registry import MODEL_NAMES, model_entry, resolve
+
+
+def model_class(name: str) -> type[WeakdisModel]:
+    """The class registered as model ``name`` in ``weakdis.registry.MODELS``."""
+    cls = resolve(model_entry(name).model_class)
+    if cls.name != name:
+        raise WeakdisError(f"weakdis.registry: model {name!r} points to {cls.__name__}, whose name is {cls.name!r}")
+    return cls
+
+
+MODEL_CLASSES: dict[str, type[WeakdisModel]] = {name: model_class(name) for name in MODEL_NAMES}
 
 
 def build_model(trial_config: Any, dataset: Any) -> WeakdisModel:
     """The model named by ``trial_config.model`` for ``dataset`` (which needs ``.spec`` and
     ``.num_channels``), on the CPU; move it with ``.to(device)``. ``trial_config.compile`` compiles
     its networks in place."""
-    name = trial_config.model
-    if name not in MODEL_CLASSES:
-        raise WeakdisError(f"trial config: model={name!r} is unknown; expected one of {', '.join(MODEL_NAMES)}")
-    model = MODEL_CLASSES[name].from_trial_config(trial_config, dataset)
+    model = model_class(trial_config.model).from_trial_config(trial_config, dataset)
     if model.config.compile:
         model.compile_networks()
     return model
@@ -39,7 +44,7 @@ def build_model(trial_config: Any, dataset: Any) -> WeakdisModel:
 __all__ = [
     "AbsAE", "AbsAEConfig", "BetaTCVAE", "BetaTCVAEConfig", "BetaVAE", "BetaVAEConfig", "FactorVAE",
     "FactorVAEConfig", "GaussianMixturePrior", "MAE", "MAEConfig", "MODEL_CLASSES", "MODEL_NAMES",
-    "ModelConfig", "ModularPrior", "Relation", "WeakdisModel", "build_model", "check_coverage",
+    "ModelConfig", "ModularPrior", "Relation", "WeakdisModel", "build_model", "check_coverage", "model_class",
     "estimate_mixture", "mws_log_densities", "mws_total_correlation", "permute_dims", "relation_targets",
     "relations_for",
 ]

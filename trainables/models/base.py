@@ -16,9 +16,9 @@ from typing import Any, ClassVar, Iterator, Mapping
 import torch
 from torch import Tensor, nn
 
-from trainables.config import parse_bool
 from trainables.errors import WeakdisError
 from trainables.models.parallel import average_gradients, broadcast_module, world_size
+from weakdis.values import coerce
 
 STATE_FORMAT = "weakdis-model/1"
 PRECISIONS = ("fp32", "bf16")
@@ -56,7 +56,7 @@ class ModelConfig:
                     f"trial config extra: unknown key {key!r} for model {model_name!r}; expected one of "
                     f"{', '.join(allowed) if allowed else '(none)'}"
                 )
-            values[key] = _coerce_extra(key, value, hints[key], model_name)
+            values[key] = coerce(value, hints[key], key=key, source=f"trial config extra for model {model_name!r}")
         values.update(cls.defaults_from_dataset(dataset, values, extras))
         config = cls(**values)
         config.validate(model_name)
@@ -85,36 +85,6 @@ class ModelConfig:
                 fail(f.name, "a number > 0 or null (= lr)")
 
 
-def _coerce_extra(key: str, value: Any, hint: Any, model_name: str) -> Any:
-    """Turn YAML / ``--set`` values into the field's type; WeakdisError naming the key otherwise."""
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if args else hint
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
-        if optional:
-            return None
-        raise WeakdisError(f"trial config extra: {key} for model {model_name!r} must not be null")
-    try:
-        if base is bool:
-            return parse_bool(value)
-        if base is int:
-            number = float(value)
-            if isinstance(value, bool) or number != int(number):
-                raise ValueError
-            return int(number)
-        if base is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if base is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise WeakdisError(
-            f"trial config extra: {key}={value!r} for model {model_name!r} is not a valid {getattr(base, '__name__', base)}"
-        ) from None
-    return value
-
-
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run a block (network initialisation) under ``seed`` without touching the global RNG."""
@@ -134,10 +104,6 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
 
 def optimizer_params(optimizer: torch.optim.Optimizer) -> list[Tensor]:
     return [p for group in optimizer.param_groups for p in group["params"]]
-
-
-def as_tensor_on(value: Any, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
-    return torch.as_tensor(value, dtype=dtype, device=device)
 
 
 class WeakdisModel(nn.Module):
