@@ -20,10 +20,13 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NoReturn, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
+
+from weakdis.errors import WeakdisError
+from weakdis.registry import METRIC_NAMES, METRICS, metrics_placed
 
 PathLike = Union[str, os.PathLike]
 
@@ -34,28 +37,28 @@ EXPERIMENT_STATE_GLOB = "experiment_state-*.json"
 
 STATUSES = ("finished", "failed", "stopped_early", "running", "pending")
 
-# Metric columns of the contract (design notes, section 6; architecture "Results"): float64.
-METRIC_COLUMNS = (
-    "recon_error", "dci", "dci_disentanglement", "dci_completeness", "dci_informativeness",
-    "mig", "sap", "clustering_accuracy", "accepted_ratio", "relation_accuracy",
-    "raw_dci", "raw_mig", "raw_sap", "relation_accepted_ratio",
-)
+# Every registered metric column (weakdis.registry.METRICS), in registry order.
+METRIC_COLUMNS = METRIC_NAMES
+METRIC_DTYPES = {column.name: column.dtype for column in METRICS}
 # Trial config keys whose type is fixed (trainables.config.TrialConfig); others are inferred.
 INTEGER_CONFIG_KEYS = (
     "steps", "batch_size", "latent_dim", "tau", "warmup_steps", "eval_every", "eval_points", "seed", "data_seed",
     "data_images", "rel_batch_size", "prior_refit_every", "relation_depth", "checkpoint_every",
 )
 FLOAT_CONFIG_KEYS = ("lr", "beta", "gamma", "alpha", "noise_level", "rel_lr", "disc_lr")
-TEXT_CONFIG_KEYS = ("model", "dataset", "device", "precision", "data_path", "noise", "dci_method", "extra")
+TEXT_CONFIG_KEYS = ("model", "dataset", "device", "precision", "data_path", "noise", "dci_method", "extra",
+                    "tau_sampling")
 BOOLEAN_CONFIG_KEYS = ("compile",)
 
-# The per-trial table's leading columns, in order (contract first, then the bookkeeping ones).
+# The per-trial table's leading columns, in order (contract first, then the bookkeeping ones). Each
+# metric's registry ``placement`` puts it here, so that a new metric never moves an existing column.
 RESULT_COLUMNS = (
     "trial_id", "status", "error", "model", "dataset", "seed", "beta", "latent_dim", "tau", "alpha",
-    "steps", *METRIC_COLUMNS[:10], "train_seconds", *METRIC_COLUMNS[10:], "step", "trial_dir",
-    "checkpoint",
+    "steps", *metrics_placed("contract"), "train_seconds", *metrics_placed("extra"), "step", "trial_dir",
+    "checkpoint", *metrics_placed("appended"),
 )
-HISTORY_COLUMNS = ("trial_id", "step", "train_seconds", *METRIC_COLUMNS, "training_iteration", "time_total_s")
+HISTORY_COLUMNS = ("trial_id", "step", "train_seconds", *metrics_placed("contract"), *metrics_placed("extra"),
+                   "training_iteration", "time_total_s", *metrics_placed("appended"))
 
 # What Tune adds to every report; kept out of the tables (time_total_s and training_iteration are
 # kept in the history, where they tell the progress of a trial).
@@ -72,13 +75,6 @@ _TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_[0-9]{5}|[0-9a-f]{8})(?:_|$)")
 FAILED_REPORT_KEY = "weakdis_error"
 _TUNE_STATUS = {"TERMINATED": "finished", "ERROR": "failed", "RUNNING": "running",
                 "PAUSED": "running", "PENDING": "pending"}
-
-
-def _fail(message: str) -> NoReturn:
-    # Imported here so that importing `analysis` does not import the `trainables` package.
-    from trainables.errors import WeakdisError
-
-    raise WeakdisError(message)
 
 
 # ----------------------------------------------------------------------------- reading Tune files
@@ -181,7 +177,7 @@ def _experiment_state(run_dir: Path) -> dict[str, dict[str, Any]] | None:
                 "last_result": metadata.get("last_result") or {},
             }
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        _fail(f"{newest}: not a readable Ray Tune experiment state ({type(error).__name__}: {error}); "
+        raise WeakdisError(f"{newest}: not a readable Ray Tune experiment state ({type(error).__name__}: {error}); "
               "expected the JSON written by Ray Tune 2.x")
     return trials
 
@@ -217,19 +213,19 @@ def _is_run_dir(run_dir: Path) -> bool:
 def _check_run_dir(run_dir: PathLike) -> Path:
     text = os.fspath(run_dir)
     if "://" in text:
-        _fail(f"{text}: remote run directories are not read directly; copy the run locally first "
+        raise WeakdisError(f"{text}: remote run directories are not read directly; copy the run locally first "
               f"(e.g. `aws s3 sync {text} ./run` or `gsutil -m rsync -r {text} ./run`)")
     path = Path(text).expanduser()
     if not path.exists():
-        _fail(f"{path}: run directory not found; expected a Ray Tune experiment directory written by "
+        raise WeakdisError(f"{path}: run directory not found; expected a Ray Tune experiment directory written by "
               "`weakdis sweep`")
     if not path.is_dir():
-        _fail(f"{path}: is a file; expected a Ray Tune experiment directory written by `weakdis sweep`")
+        raise WeakdisError(f"{path}: is a file; expected a Ray Tune experiment directory written by `weakdis sweep`")
     if not _is_run_dir(path):
         nested = [child for child in sorted(path.iterdir()) if child.is_dir() and _is_run_dir(child)]
         hint = (f"; it contains the run director{'y' if len(nested) == 1 else 'ies'} "
                 + ", ".join(str(child) for child in nested[:5])) if nested else ""
-        _fail(f"{path}: not a sweep run directory (no {EXPERIMENT_STATE_GLOB}, no trial directories with "
+        raise WeakdisError(f"{path}: not a sweep run directory (no {EXPERIMENT_STATE_GLOB}, no trial directories with "
               f"params.json / result.json, no {RESULTS_PARQUET}){hint}")
     return path
 
@@ -294,10 +290,8 @@ def _checkpoint(trial_dir: Path | None, reports: list[dict[str, Any]]) -> str | 
 
 def _trial_config_defaults() -> dict[str, Any]:
     """TrialConfig's defaults: a sweep's params.json holds only the keys it set, the trial ran with these."""
-    try:
-        from trainables.config import TrialConfig
-    except ImportError:
-        return {}
+    from trainables.config import TrialConfig   # a plain dataclass: imports neither torch nor Ray
+
     defaults = TrialConfig().to_dict()
     defaults.pop("extra", None)
     return defaults
@@ -390,7 +384,9 @@ def _with_schema(frame: pd.DataFrame, leading: Sequence[str]) -> pd.DataFrame:
 
 
 def _typed(name: str, column: pd.Series) -> pd.Series:
-    if name in METRIC_COLUMNS or name in FLOAT_CONFIG_KEYS or name in ("train_seconds", "time_total_s"):
+    if name in METRIC_DTYPES and METRIC_DTYPES[name] != "float64":
+        return column.astype(METRIC_DTYPES[name])
+    if name in METRIC_DTYPES or name in FLOAT_CONFIG_KEYS or name in ("train_seconds", "time_total_s"):
         return pd.to_numeric(column.astype(object).where(column.notna(), np.nan), errors="coerce").astype("float64")
     if name in INTEGER_CONFIG_KEYS or name in ("step", "training_iteration"):
         return _to_int64(name, column)
@@ -484,7 +480,7 @@ def _load_one(run_dir: PathLike, filename: str, which: int) -> pd.DataFrame:
             frame = _reroot(frame, path)
         return _with_schema(frame, RESULT_COLUMNS if which == 0 else HISTORY_COLUMNS)
     if not has_tune_files:
-        _fail(f"{stored}: missing, and {path} holds no Ray Tune files to rebuild it from")
+        raise WeakdisError(f"{stored}: missing, and {path} holds no Ray Tune files to rebuild it from")
     return collect_results(path)[which]
 
 
@@ -522,7 +518,7 @@ def _load_many(run_dirs: PathLike | Iterable[PathLike], filename: str, which: in
         run_dirs = [run_dirs]
     paths = [_check_run_dir(run_dir) for run_dir in run_dirs]
     if not paths:
-        _fail("no run directory given; expected at least one Ray Tune experiment directory")
+        raise WeakdisError("no run directory given; expected at least one Ray Tune experiment directory")
     frames = []
     for label, path in zip(_run_labels(paths), paths):
         frame = _load_one(path, filename, which)

@@ -40,6 +40,28 @@ def test_labelled_indices_are_seeded_distinct_training_images(dsprites_v2):
         dsprites_v2.labelled_indices(n + 1, seed=0)
 
 
+def test_stratified_labelled_indices_cover_every_combination_then_draw_uniformly(dsprites_v2):
+    train = dsprites_v2.splits["train"]
+    present = set(dsprites_v2.combinations[train].tolist())
+    assert len(present) == 27   # every dsprites:v2 combination is in the small file's training split
+    # tau = 27: exactly one image of each combination (uniform drawing misses some of them)
+    picked = dsprites_v2.labelled_indices(27, seed=3, sampling="stratified")
+    assert sorted(dsprites_v2.combinations[picked].tolist()) == sorted(present)
+    uniform = dsprites_v2.labelled_indices(27, seed=3)
+    assert len(set(dsprites_v2.combinations[uniform].tolist())) < 27
+    # tau = 60: every combination, 60 distinct training images, seeded
+    more = dsprites_v2.labelled_indices(60, seed=3, sampling="stratified")
+    assert len(set(more.tolist())) == 60 and set(more.tolist()) <= set(train.tolist())
+    assert set(dsprites_v2.combinations[more].tolist()) == present
+    assert torch.equal(more, dsprites_v2.labelled_indices(60, seed=3, sampling="stratified"))
+    assert not torch.equal(more, dsprites_v2.labelled_indices(60, seed=4, sampling="stratified"))
+    # tau = 10 < 27: ten different combinations
+    few = dsprites_v2.labelled_indices(10, seed=3, sampling="stratified")
+    assert len(set(dsprites_v2.combinations[few].tolist())) == 10
+    with pytest.raises(WeakdisError, match="tau_sampling='balanced' is invalid; expected one of uniform, stratified"):
+        dsprites_v2.labelled_indices(10, seed=3, sampling="balanced")
+
+
 def test_sample_indices_come_from_the_split_and_follow_the_generator(dsprites_v2):
     test = set(dsprites_v2.splits["test"].tolist())
     a = dsprites_v2.sample_indices("test", 500, torch.Generator().manual_seed(7))

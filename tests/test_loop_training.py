@@ -37,7 +37,7 @@ class TinyDataset:
                        "test": order[n_train + n_val:].to(device)}
         self.num_channels = 1
 
-    def labelled_indices(self, tau: int, seed: int) -> torch.Tensor:
+    def labelled_indices(self, tau: int, seed: int, sampling: str = "uniform") -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
         return self.splits["train"][torch.randperm(len(self.splits["train"]), generator=generator)[:tau]]
 
@@ -50,14 +50,17 @@ class TinyDataset:
 
 
 class TinyModel(torch.nn.Module):
-    """A linear autoencoder with its own optimiser; noise from the global RNG makes RNG state matter."""
+    """A linear autoencoder with its own optimiser; noise from the global RNG makes RNG state matter.
+    From step ``nan_from_step`` on (a test sets it) one of its losses is NaN."""
 
-    def __init__(self, latent_dim: int, lr: float, nan_at: int | None = None) -> None:
+    nan_from_step: int | None = None
+
+    def __init__(self, latent_dim: int, lr: float) -> None:
         super().__init__()
         self.encoder = torch.nn.Linear(64 * 64, latent_dim)
         self.decoder = torch.nn.Linear(latent_dim, 64 * 64)
         self.optimizer = torch.optim.Adam(self.parameters(), lr=lr)
-        self.nan_at = nan_at
+        self.nan_at = TinyModel.nan_from_step
         self.prior = None
         self.supervision = None
 
@@ -98,16 +101,14 @@ class TinyModel(torch.nn.Module):
 
 @pytest.fixture
 def stand_ins(monkeypatch):
-    """Swap in the stand-ins; the loop's tests leave the metrics out (NaN columns, seconds saved per
-    evaluation): test_loop_evaluation scores them."""
+    """Swap in the stand-in dataset and model (the metrics are the real ones, on few points)."""
     built = []
-    monkeypatch.setattr("trainables.evaluation._metrics_function", lambda name: None)
 
     def load_dataset(cfg, device):
         return TinyDataset(seed=cfg.seed, device=str(device))
 
     def build_model(cfg, dataset):
-        model = TinyModel(cfg.latent_dim, cfg.lr, cfg.extra.get("nan_at"))
+        model = TinyModel(cfg.latent_dim, cfg.lr)
         built.append(model)
         return model
 
@@ -144,8 +145,10 @@ def test_evaluates_every_eval_every_and_at_the_end(stand_ins, tmp_path):
     # the stand-in has no prior: the weak-disentanglement columns do not apply
     assert math.isnan(result.metrics["clustering_accuracy"])
     assert math.isnan(result.metrics["raw_dci"])
-    # the model received the tau labelled samples
-    images, factors = stand_ins[0].supervision
+    # only a model that the registry declares weakly supervised receives the tau labelled samples
+    assert stand_ins[0].supervision is None
+    train(tiny_config(model="absae", steps=1, eval_every=0))
+    images, factors = stand_ins[1].supervision
     assert images.shape == (10, 1, 64, 64) and factors.shape == (10, 2)
 
 
@@ -181,22 +184,46 @@ def test_same_seed_same_numbers_other_seed_other_numbers(stand_ins):
     assert a["recon_error"] != c["recon_error"]
 
 
-def test_resumed_trial_ends_with_the_same_numbers_as_an_uninterrupted_one(stand_ins, tmp_path):
-    full = train(tiny_config(steps=60, eval_every=20), out_dir=tmp_path / "full")
-    # stop after the first evaluation (steps=20), then continue to 60 from the checkpoint
+def _same_numbers(expected: dict, got: dict) -> bool:
+    """Exactly equal, key by key (NaN equals NaN)."""
+    return expected.keys() == got.keys() and all(
+        a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+        for a, b in ((expected[k], got[k]) for k in expected))
+
+
+def test_resumed_trial_ends_with_the_same_numbers_as_an_uninterrupted_one(tmp_path):
+    # The real AbsAE + ReL with noise augmentation and the real metrics: the checkpoint must carry
+    # the networks, optimisers, prior, model RNG, batch and noise generators and the loss sums.
+    cfg = TrialConfig(model="absae", dataset="dsprites:v2", data_images=2000, steps=12, warmup_steps=4,
+                      prior_refit_every=3, batch_size=16, tau=200, eval_every=6, eval_points=90, rel_batch_size=16,
+                      noise="bernoulli", noise_level=0.1, device="cpu", seed=5, alpha=0.0)
+    full = train(cfg, out_dir=tmp_path / "full")
+    train(cfg.replace(steps=6), out_dir=tmp_path / "part")
+    resumed = train(cfg, out_dir=tmp_path / "part", resume_from=tmp_path / "part" / "checkpoint")
+    timing = {"train_seconds"}
+    assert len(full.history) == len(resumed.history) == 2
+    for expected, got in zip(full.history, resumed.history):
+        expected = {k: v for k, v in expected.items() if k not in timing}
+        got = {k: v for k, v in got.items() if k not in timing}
+        assert _same_numbers(expected, got), {k: (expected[k], got.get(k)) for k in expected if expected[k] != got.get(k)}
+    assert math.isfinite(full.metrics["relation_accuracy"]) and math.isfinite(full.metrics["dci"])
+    full_state = load_checkpoint(tmp_path / "full" / "checkpoint")[1]["model"]["modules"]
+    resumed_state = load_checkpoint(tmp_path / "part" / "checkpoint")[1]["model"]["modules"]
+    assert full_state.keys() == resumed_state.keys()
+    for key in full_state:
+        assert torch.equal(full_state[key], resumed_state[key]), key
+    with (tmp_path / "part" / "history.csv").open() as handle:
+        assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [6, 12]
+
+
+def test_a_resumed_stand_in_trial_continues_its_history(stand_ins, tmp_path):
     train(tiny_config(steps=20, eval_every=20), out_dir=tmp_path / "part")
     resumed = train(tiny_config(steps=60, eval_every=20), out_dir=tmp_path / "part",
                     resume_from=tmp_path / "part" / "checkpoint")
-    timing = {"train_seconds"}
-    for expected, got in zip(full.history, resumed.history, strict=True):
-        assert {k: v for k, v in expected.items() if k not in timing} == pytest.approx(
-            {k: v for k, v in got.items() if k not in timing}, nan_ok=True)
-    full_state = load_checkpoint(tmp_path / "full" / "checkpoint")[1]["model"]["networks"]
-    resumed_state = load_checkpoint(tmp_path / "part" / "checkpoint")[1]["model"]["networks"]
-    for key in full_state:
-        assert torch.equal(full_state[key], resumed_state[key])
-    with (tmp_path / "part" / "history.csv").open() as handle:
-        assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [20, 40, 60]
+    full = train(tiny_config(steps=60, eval_every=20), out_dir=tmp_path / "full")
+    assert [row["step"] for row in resumed.history] == [20, 40, 60]
+    assert _same_numbers({k: v for k, v in full.metrics.items() if k != "train_seconds"},
+                         {k: v for k, v in resumed.metrics.items() if k != "train_seconds"})
 
 
 def test_resume_with_a_different_model_setting_is_refused(stand_ins, tmp_path):
@@ -205,8 +232,9 @@ def test_resume_with_a_different_model_setting_is_refused(stand_ins, tmp_path):
         train(tiny_config(steps=40, lr=1e-2), resume_from=tmp_path / "checkpoint")
 
 
-def test_divergence_names_step_and_loss_and_keeps_what_was_written(stand_ins, tmp_path):
-    cfg = tiny_config(steps=60, eval_every=20, extra={"nan_at": 27})
+def test_divergence_names_step_and_loss_and_keeps_what_was_written(stand_ins, tmp_path, monkeypatch):
+    monkeypatch.setattr(TinyModel, "nan_from_step", 27)
+    cfg = tiny_config(steps=60, eval_every=20)
     reports = []
     with pytest.raises(WeakdisError, match=r"^trial diverged at step 27: loss 'code_norm' is nan$"):
         train(cfg, out_dir=tmp_path, report=lambda m, c: reports.append(m["step"]))
@@ -218,10 +246,11 @@ def test_divergence_names_step_and_loss_and_keeps_what_was_written(stand_ins, tm
     assert not (tmp_path / "metrics.json").exists()
 
 
-def test_divergence_is_caught_before_an_evaluation_reports_it(stand_ins, tmp_path):
+def test_divergence_is_caught_before_an_evaluation_reports_it(stand_ins, tmp_path, monkeypatch):
     # nan at step 3 with log_every=5: found at step 5, long before the evaluation at 20
+    monkeypatch.setattr(TinyModel, "nan_from_step", 3)
     with pytest.raises(WeakdisError, match="at step 3: loss 'code_norm'"):
-        train(tiny_config(extra={"nan_at": 3}), out_dir=tmp_path)
+        train(tiny_config(), out_dir=tmp_path)
     assert not (tmp_path / "history.csv").exists()
 
 

@@ -7,8 +7,8 @@ appends a row to the history, calls ``report`` and writes a checkpoint.
 
 Speed: batches are index gathers on the device; losses stay on the device and are summed there;
 the host reads them back only at an evaluation or a divergence check (every ``log_every`` steps).
-Determinism: Python, NumPy and torch are seeded with ``cfg.seed`` (+ rank under data parallel);
-batch sampling and noise use their own ``torch.Generator``; all of these states are checkpointed,
+Determinism: Python, NumPy and torch are seeded from ``cfg.seed`` and the rank under data parallel
+(``weakdis.seeds.derive_seed``); batch sampling and noise use their own ``torch.Generator``; all of these states are checkpointed,
 so a resumed trial ends with the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
@@ -37,6 +37,9 @@ from trainables.checkpoint import (
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
 from trainables.evaluation import METRIC_KEYS, evaluate
+from trainables.models.capabilities import TakesWeakSupervision
+from weakdis.registry import WEAK_SUPERVISION, model_entry
+from weakdis.seeds import derive_seed
 
 ReportFn = Callable[[dict[str, float], "str | None"], None]
 
@@ -116,7 +119,8 @@ class LossTracker:
         self.counts: dict[tuple[str, ...], int] = {}
         self.key_sets: list[tuple[str, ...]] = []
         self.first_bad_step = torch.full((), -1, dtype=torch.int64, device=device)
-        self.first_bad_key = torch.zeros((), dtype=torch.int64, device=device)
+        self.first_bad_key_set = torch.zeros((), dtype=torch.int64, device=device)   # index into key_sets
+        self.first_bad_position = torch.zeros((), dtype=torch.int64, device=device)  # index into that set
         self.first_bad_value = torch.zeros((), dtype=torch.float32, device=device)
 
     def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
@@ -133,7 +137,8 @@ class LossTracker:
         new = bad.any() & (self.first_bad_step < 0)
         position = bad.to(torch.int64).argmax()
         self.first_bad_step = torch.where(new, step, self.first_bad_step)
-        self.first_bad_key = torch.where(new, key_set * 1000 + position, self.first_bad_key)
+        self.first_bad_key_set = torch.where(new, key_set, self.first_bad_key_set)
+        self.first_bad_position = torch.where(new, position, self.first_bad_position)
         self.first_bad_value = torch.where(new, values[position], self.first_bad_value)
 
     def divergence(self) -> tuple[int, str, float] | None:
@@ -141,8 +146,7 @@ class LossTracker:
         step = int(self.first_bad_step.item())
         if step < 0:
             return None
-        code = int(self.first_bad_key.item())
-        name = self.key_sets[code // 1000][code % 1000]
+        name = self.key_sets[int(self.first_bad_key_set.item())][int(self.first_bad_position.item())]
         return step, name, float(self.first_bad_value.item())
 
     def means(self) -> dict[str, float]:
@@ -227,125 +231,172 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     returning the mean losses since the last evaluation (``trainables.progress.TrainProgress``).
     """
     cfg.validate()
+    run = _start_trial(cfg, out_dir, checkpoint_dir)
+    if resume_from is None and run.out_path is not None and run.is_main:
+        (run.out_path / "history.csv").unlink(missing_ok=True)   # a fresh trial in a reused directory
+    if resume_from is not None:
+        _resume(run, resume_from)
+    # Precision (bf16 autocast) and compilation (cfg.compile) are the models' own business: they
+    # read both from the config, autocast their networks and keep priors and losses in float32.
+    run.model.train()
+    eval_steps = _evaluation_steps(cfg)
+    log_every = max(1, cfg.log_every)
+    metrics: dict[str, float] = run.history[-1] if run.history else {}
+
+    started = time.perf_counter()
+    while run.step < cfg.steps:
+        _train_step(run)
+        step = run.step
+        if progress is not None:
+            progress.update(step, run.tracker.means)
+        evaluate_now = step in eval_steps
+        if evaluate_now or step % log_every == 0:
+            _fail_if_diverged(run.tracker)
+        checkpoint_due = bool(cfg.checkpoint_every) and step % cfg.checkpoint_every == 0
+        if not evaluate_now and not checkpoint_due:
+            continue
+        if run.device.type == "cuda":
+            torch.cuda.synchronize(run.device)
+        run.train_seconds += time.perf_counter() - started
+        if evaluate_now:
+            metrics = _evaluate_and_record(run)
+        saved = None
+        if checkpoint_due or (evaluate_now and (cfg.checkpoint_every == 0 or step == cfg.steps)):
+            saved = _save_checkpoint(run)
+            run.last_checkpoint = saved or run.last_checkpoint
+        if evaluate_now and report is not None:
+            report(metrics if run.is_main else {}, saved)
+        started = time.perf_counter()
+
+    if run.is_main and run.out_path is not None and metrics:
+        _write_json(run.out_path / "metrics.json", final_metrics_record(cfg, metrics))
+    return TrialResult(metrics=metrics, history=run.history, checkpoint_dir=run.last_checkpoint)
+
+
+@dataclass
+class _Run:
+    """The state of one trial while it trains: what a checkpoint holds, and where it goes."""
+
+    cfg: TrialConfig
+    device: torch.device
+    rank: int
+    world_size: int
+    dataset: Any
+    model: torch.nn.Module
+    generators: dict[str, torch.Generator]
+    noise: Any
+    tracker: LossTracker
+    out_path: Path | None
+    checkpoint_path: Path | None
+    step: int = 0
+    train_seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    last_checkpoint: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _start_trial(cfg: TrialConfig, out_dir: str | os.PathLike | None,
+                 checkpoint_dir: str | os.PathLike | None) -> _Run:
+    """Seed, load the dataset onto the device, build the model and give it the labelled samples."""
     device = resolve_device(cfg.device)
     rank, world_size = distributed_rank()
-    is_main = rank == 0
     out_path = Path(out_dir) if out_dir is not None else None
-    if out_path is not None and is_main:
+    if out_path is not None and rank == 0:
         out_path.mkdir(parents=True, exist_ok=True)
-    ckpt_path = Path(checkpoint_dir) if checkpoint_dir is not None else (
+    checkpoint_path = Path(checkpoint_dir) if checkpoint_dir is not None else (
         out_path / "checkpoint" if out_path is not None else None)
 
-    seed_everything(cfg.seed + rank)
+    seed_everything(derive_seed(cfg.seed, f"global/rank{rank}"))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     dataset = load_trial_dataset(cfg, device)
     model = build_trial_model(cfg, dataset).to(device)
-    if cfg.tau > 0 and hasattr(model, "set_supervision"):
-        labelled = dataset.labelled_indices(cfg.tau, cfg.seed)
-        model.set_supervision(dataset.images[labelled.to(dataset.images.device)],
-                              dataset.factors[labelled.to(dataset.factors.device)])
+    if cfg.tau > 0 and model_entry(cfg.model).has(WEAK_SUPERVISION):
+        _give_supervision(model, dataset, cfg)
+    generators = {
+        stream: torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, f"{stream}/rank{rank}"))
+        for stream in ("batch", "noise")
+    }
+    return _Run(cfg=cfg, device=device, rank=rank, world_size=world_size, dataset=dataset, model=model,
+                generators=generators, noise=_noise_config(cfg), tracker=LossTracker(device), out_path=out_path,
+                checkpoint_path=checkpoint_path,
+                last_checkpoint=str(checkpoint_path) if checkpoint_path is not None and has_checkpoint(checkpoint_path)
+                else None)
 
-    batch_generator = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + 17 + rank)
-    noise_generator = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + 29 + rank)
-    generators = {"batch": batch_generator, "noise": noise_generator}
-    noise = _noise_config(cfg)
-    tracker = LossTracker(device)
-    history: list[dict[str, float]] = []
-    start_step = 0
-    train_seconds = 0.0
 
-    if resume_from is None and out_path is not None and is_main:
-        (out_path / "history.csv").unlink(missing_ok=True)   # a fresh trial in a reused directory
-    if resume_from is not None:
-        saved_cfg, state = load_checkpoint(resume_from, map_location=device)
-        _check_resumable(saved_cfg, cfg, resume_from)
-        load_model_state(model, state["model"], resume_from)
-        start_step = int(state["step"])
-        history = list(state.get("history", []))
-        train_seconds = float(state.get("loop", {}).get("train_seconds", 0.0))
-        tracker.load_state(state.get("loop", {}).get("losses", {"sums": {}, "counts": {}}))
-        ranks = state.get("rng_by_rank", [state["rng"]])
-        restore_rng_states(ranks[rank] if rank < len(ranks) else ranks[0], generators)
-        if out_path is not None and is_main:
-            # Rows written after the checkpoint (before a crash) will be evaluated again.
-            (out_path / "history.csv").unlink(missing_ok=True)
-            for row in history:
-                _write_history_row(out_path / "history.csv", row)
+def _give_supervision(model: TakesWeakSupervision, dataset: Any, cfg: TrialConfig) -> None:
+    labelled = dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling)
+    model.set_supervision(dataset.images[labelled.to(dataset.images.device)],
+                          dataset.factors[labelled.to(dataset.factors.device)])
 
-    # Precision (bf16 autocast) and compilation (cfg.compile) are the models' own business: they
-    # read both from the config, autocast their networks and keep priors and losses in float32.
-    model.train()
-    eval_steps = _evaluation_steps(cfg)
-    log_every = max(1, cfg.log_every)
-    last_checkpoint: str | None = str(ckpt_path) if ckpt_path is not None and has_checkpoint(ckpt_path) else None
-    metrics: dict[str, float] = history[-1] if history else {}
 
-    def checkpoint(step: int) -> str | None:
-        if ckpt_path is None:
-            return None
-        rng = capture_rng_states(generators)
-        state = {
-            "step": step,
-            "model": model.state_dict(),
-            "rng": rng,
-            "rng_by_rank": _gather_objects(rng, world_size),
-            "history": history,
-            "loop": {"train_seconds": train_seconds, "losses": tracker.state()},
-        }
-        if is_main:
-            save_checkpoint(ckpt_path, cfg, state)
-            return str(ckpt_path)
+def _resume(run: _Run, resume_from: str | os.PathLike) -> None:
+    """Load the model, loop state and random states of a checkpoint into ``run``."""
+    saved_cfg, state = load_checkpoint(resume_from, map_location=run.device)
+    _check_resumable(saved_cfg, run.cfg, resume_from)
+    load_model_state(run.model, state["model"], resume_from)
+    run.step = int(state["step"])
+    run.history = list(state.get("history", []))
+    run.train_seconds = float(state.get("loop", {}).get("train_seconds", 0.0))
+    run.tracker.load_state(state.get("loop", {}).get("losses", {"sums": {}, "counts": {}}))
+    ranks = state.get("rng_by_rank", [state["rng"]])
+    restore_rng_states(ranks[run.rank] if run.rank < len(ranks) else ranks[0], run.generators)
+    if run.out_path is not None and run.is_main:
+        # Rows written after the checkpoint (before a crash) will be evaluated again.
+        (run.out_path / "history.csv").unlink(missing_ok=True)
+        for row in run.history:
+            _write_history_row(run.out_path / "history.csv", row)
+
+
+def _train_step(run: _Run) -> None:
+    """One optimisation step on a batch drawn (and noised) on the device."""
+    indices = run.dataset.sample_indices("train", run.cfg.batch_size, run.generators["batch"])
+    batch = run.dataset.batch(indices, noise=run.noise, generator=run.generators["noise"])
+    run.tracker.add(run.step, run.model.train_step(batch, run.step))
+    run.step += 1
+
+
+def _fail_if_diverged(tracker: LossTracker) -> None:
+    diverged = tracker.divergence()
+    if diverged is not None:
+        step, name, value = diverged
+        raise WeakdisError(f"trial diverged at step {step}: loss {name!r} is {_format_value(value)}")
+
+
+def _evaluate_and_record(run: _Run) -> dict[str, float]:
+    """Evaluate (on rank 0), add the step, time and mean losses, and append the history row."""
+    metrics = evaluate(run.model, run.dataset, run.cfg) if run.is_main else {key: math.nan for key in METRIC_KEYS}
+    metrics.update(step=run.step, train_seconds=run.train_seconds, **run.tracker.means())
+    run.tracker.reset()
+    if run.is_main:
+        run.history.append(metrics)
+        if run.out_path is not None:
+            _write_history_row(run.out_path / "history.csv", metrics)
+    return metrics
+
+
+def _save_checkpoint(run: _Run) -> str | None:
+    """Write the checkpoint (rank 0; every rank's random states are gathered first)."""
+    if run.checkpoint_path is None:
         return None
-
-    def fail_if_diverged() -> None:
-        diverged = tracker.divergence()
-        if diverged is not None:
-            step, name, value = diverged
-            raise WeakdisError(f"trial diverged at step {step}: loss {name!r} is {_format_value(value)}")
-
-    started = time.perf_counter()
-    step = start_step
-    while step < cfg.steps:
-        indices = dataset.sample_indices("train", cfg.batch_size, batch_generator)
-        batch = dataset.batch(indices, noise=noise, generator=noise_generator)
-        losses = model.train_step(batch, step)
-        tracker.add(step, losses)
-        step += 1
-        if progress is not None:
-            progress.update(step, tracker.means)
-        evaluate_now = step in eval_steps
-        if evaluate_now or step % log_every == 0:
-            fail_if_diverged()
-        if not evaluate_now and not (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-            continue
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        train_seconds += time.perf_counter() - started
-        if evaluate_now:
-            metrics = {key: math.nan for key in METRIC_KEYS}
-            if is_main:
-                metrics = evaluate(model, dataset, cfg)
-            metrics.update(step=step, train_seconds=train_seconds, **tracker.means())
-            tracker.reset()
-            if is_main:
-                history.append(metrics)
-                if out_path is not None:
-                    _write_history_row(out_path / "history.csv", metrics)
-        saved = None
-        if evaluate_now and (cfg.checkpoint_every == 0 or step % cfg.checkpoint_every == 0 or step == cfg.steps) \
-                or (not evaluate_now and cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-            saved = checkpoint(step)
-            last_checkpoint = saved or last_checkpoint
-        if evaluate_now and report is not None:
-            report(metrics if is_main else {}, saved)
-        started = time.perf_counter()
-
-    if is_main and out_path is not None and metrics:
-        _write_json(out_path / "metrics.json", final_metrics_record(cfg, metrics))
-    return TrialResult(metrics=metrics, history=history, checkpoint_dir=last_checkpoint)
+    rng = capture_rng_states(run.generators)
+    state = {
+        "step": run.step,
+        "model": run.model.state_dict(),
+        "rng": rng,
+        "rng_by_rank": _gather_objects(rng, run.world_size),
+        "history": run.history,
+        "loop": {"train_seconds": run.train_seconds, "losses": run.tracker.state()},
+    }
+    if run.is_main:
+        save_checkpoint(run.checkpoint_path, run.cfg, state)
+        return str(run.checkpoint_path)
+    return None
 
 
 def _evaluation_steps(cfg: TrialConfig) -> set[int]:

@@ -11,6 +11,9 @@ import torch
 from trainables.data.formats import read_images, read_labels
 from trainables.data.versions import VersionSpec, get_version
 from trainables.errors import WeakdisError
+from weakdis.seeds import derive_seed
+
+LABELLED_SAMPLINGS = ("uniform", "stratified")
 
 SPLIT_FRACTIONS = (("train", 0.7), ("val", 0.1), ("test", 0.2))
 SPLIT_NAMES = tuple(name for name, _ in SPLIT_FRACTIONS)
@@ -136,18 +139,40 @@ class WeakDataset:
 
     # ------------------------------------------------------------------ training
 
-    def labelled_indices(self, tau: int, seed: int) -> torch.Tensor:
-        """int64 [tau]: tau distinct training images drawn with ``seed`` (the labelled samples)."""
+    def labelled_indices(self, tau: int, seed: int, sampling: str = "uniform") -> torch.Tensor:
+        """int64 [tau]: tau distinct training images drawn with ``seed`` (the labelled samples).
+
+        ``sampling="uniform"``: uniformly without replacement. ``"stratified"``: first one image of
+        each relevant-factor combination present in the training split (of ``tau`` of them, chosen
+        at random, when tau is smaller), then the rest uniformly among the other images; so that
+        every prior component has a labelled sample whenever ``tau`` allows it.
+        """
         train = self.splits["train"]
         if not isinstance(tau, (int, np.integer)) or tau < 0:
             raise WeakdisError(f"tau={tau!r} is invalid; expected a number of labelled samples >= 0")
+        if sampling not in LABELLED_SAMPLINGS:
+            raise WeakdisError(f"tau_sampling={sampling!r} is invalid; expected one of {', '.join(LABELLED_SAMPLINGS)}")
         if tau > len(train):
             raise WeakdisError(
                 f"tau={tau} labelled samples requested, but the training split of {self.spec.name} holds only "
                 f"{len(train)} images; expected tau <= {len(train)} (use more images or a smaller tau)"
             )
-        generator = torch.Generator().manual_seed(int(seed))
-        pick = torch.randperm(len(train), generator=generator)[: int(tau)]
+        generator = torch.Generator().manual_seed(derive_seed(int(seed), f"labelled/{sampling}"))
+        order = torch.randperm(len(train), generator=generator)
+        if sampling == "uniform":
+            pick = order[: int(tau)]
+        else:
+            combinations = self.combinations[train].cpu()[order]
+            _, by_combination = torch.sort(combinations, stable=True)
+            sorted_combinations = combinations[by_combination]
+            first = torch.ones(len(combinations), dtype=torch.bool)
+            first[1:] = sorted_combinations[1:] != sorted_combinations[:-1]
+            one_each = by_combination[first]                       # positions in `order`, one per combination
+            one_each = one_each[torch.randperm(len(one_each), generator=generator)][: int(tau)]
+            rest = torch.ones(len(order), dtype=torch.bool)
+            rest[one_each] = False
+            fill = torch.nonzero(rest).flatten()[: int(tau) - len(one_each)]
+            pick = order[torch.cat([one_each, fill])]
         return train[pick.to(train.device)]
 
     def sample_indices(self, split: str, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
