@@ -17,23 +17,17 @@ import numpy as np
 import pandas as pd
 
 from analysis.pareto import pareto_front
-from analysis.tables import completed_trials, dataset_family, model_label
+from analysis.tables import completed_trials, dataset_family, expand_evaluation_grid, model_label
+from weakdis.registry import METRICS, MODELS
 
 # Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
-MODEL_STYLES: dict[str, tuple[str, str]] = {  # model -> (colour, marker)
-    "absae": ("#D55E00", "o"), "mae": ("#CC79A7", "D"), "betavae": ("#0072B2", "s"),
-    "factorvae": ("#009E73", "^"), "betatcvae": ("#E69F00", "v"),
+MODEL_STYLES: dict[str, tuple[str, str]] = {  # model -> (colour, marker), from weakdis.registry
+    entry.name: (entry.colour, entry.marker) for entry in MODELS
 }
 SEQUENCE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 SEQUENCE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-METRIC_NAMES = {
-    "recon_error": "reconstruction error (MSE per pixel)", "dci": "DCI (mean of D, C, I)", "mig": "MIG",
-    "sap": "SAP", "clustering_accuracy": "clustering accuracy", "accepted_ratio": "accepted ratio",
-    "relation_accuracy": "relation accuracy", "dci_disentanglement": "DCI disentanglement",
-    "dci_completeness": "DCI completeness", "dci_informativeness": "DCI informativeness",
-    "raw_dci": "DCI of raw codes", "raw_mig": "MIG of raw codes", "raw_sap": "SAP of raw codes",
-}
+METRIC_NAMES = {column.name: column.label for column in METRICS}   # axis labels, from weakdis.registry
 _RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
        "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
        "axes.grid": True, "grid.alpha": 0.3, "savefig.dpi": 150}
@@ -210,10 +204,13 @@ def _format_level(level: Any) -> str:
 def clustering_vs_alpha(results: pd.DataFrame, model: str = "absae") -> Any:
     """Figure 2: clustering accuracy (top) and accepted ratio (bottom) against alpha, one line per tau.
 
+    Each trial gives a point per alpha of the evaluation grid (``expand_evaluation_grid``).
+
     One column per dataset family; lines are means over seeds (and any other hyperparameter),
     bands the range.
     """
-    frame = _usable(results, ["alpha", "tau", "clustering_accuracy", "dataset"], "clustering accuracy against alpha")
+    frame = _usable(expand_evaluation_grid(results, "clustering"), ["alpha", "tau", "clustering_accuracy", "dataset"],
+                    "clustering accuracy against alpha")
     frame = frame[frame["model"] == model] if "model" in frame.columns else frame
     if frame.empty:
         raise MissingDataError(f"clustering accuracy against alpha: no {model} trial has reported it yet")
@@ -241,10 +238,12 @@ def clustering_vs_alpha(results: pd.DataFrame, model: str = "absae") -> Any:
 def relation_accuracy_vs_depth(results: pd.DataFrame, model: str | None = None) -> Any:
     """Figure 3: ReL relation accuracy against relation depth, one line per alpha, a panel per dataset.
 
+    Each trial gives a point per depth and alpha of the evaluation grid (``expand_evaluation_grid``).
+
     ``model`` restricts to one model (default: every model with a relational learner in the run).
     """
-    frame = _usable(results, ["relation_depth", "relation_accuracy", "alpha", "dataset"],
-                    "relation accuracy against depth")
+    frame = _usable(expand_evaluation_grid(results, "relations"), ["relation_depth", "relation_accuracy", "alpha",
+                                                                   "dataset"], "relation accuracy against depth")
     if model is not None:
         frame = frame[frame["model"] == model]
         if frame.empty:

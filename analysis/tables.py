@@ -21,9 +21,9 @@ import pandas as pd
 
 from analysis import published
 from analysis.pareto import aggregate_seeds
+from weakdis.registry import ALPHA_GRID, DEPTH_GRID, MODELS, clustering_column, relation_column
 
-MODEL_LABELS = {"absae": "AbsAE", "mae": "M-AE", "betavae": "β-VAE", "factorvae": "FactorVAE",
-                "betatcvae": "β-TCVAE"}
+MODEL_LABELS = {entry.name: entry.label for entry in MODELS}   # from weakdis.registry
 METRIC_LABELS = {"dci": "DCI", "mig": "MIG", "sap": "SAP"}
 COMPLETED = ("finished", "stopped_early")
 
@@ -145,30 +145,57 @@ def relations_by_version_table(results: pd.DataFrame, published_rows: bool = Tru
     return table
 
 
-def _grid_table(results: pd.DataFrame, key: str, value_columns: dict[str, str],
-                paper: dict[tuple[float, int], dict[str, tuple[float, float]]], published_rows: bool) -> pd.DataFrame:
+def _grid_rows(frame: pd.DataFrame, key: str, grid: list[tuple[float, int | None, str, str]],
+               plain: tuple[str, str]) -> pd.DataFrame:
+    """One row per (trial, alpha, key level) with its ``ACC`` and ``AR``.
+
+    A trial that reports the grid columns (``grid``: (alpha, level or None = the trial's own
+    ``key``, accuracy column, accepted-ratio column)) gives one row per grid cell; an older trial
+    gives one row at its own ``alpha`` and ``key`` from the ``plain`` columns.
+    """
+    rows = []
+    grid_columns = [column for _, _, acc, ar in grid for column in (acc, ar) if column in frame.columns]
+    for _, trial in frame.iterrows():
+        has_grid = bool(grid_columns) and trial[grid_columns].notna().any()
+        if has_grid:
+            for alpha, level, accuracy, ratio in grid:
+                level = trial.get(key) if level is None else level
+                rows.append({"family": trial["family"], "alpha": alpha, key: level,
+                             "ACC": trial.get(accuracy, math.nan), "AR": trial.get(ratio, math.nan)})
+        elif plain[0] in frame.columns:
+            rows.append({"family": trial["family"], "alpha": trial.get("alpha"), key: trial.get(key),
+                         "ACC": trial.get(plain[0], math.nan), "AR": trial.get(plain[1], math.nan)})
+    long = pd.DataFrame(rows, columns=["family", "alpha", key, "ACC", "AR"])
+    long = long[long["alpha"].notna() & long[key].notna()]
+    for column in ("alpha", "ACC", "AR"):
+        long[column] = pd.to_numeric(long[column], errors="coerce").astype("float64")
+    return long
+
+
+def _grid_table(results: pd.DataFrame, key: str, grid: list[tuple[float, int | None, str, str]],
+                plain: tuple[str, str], paper: dict[tuple[float, int], dict[str, tuple[float, float]]],
+                published_rows: bool) -> pd.DataFrame:
     """Rows (alpha, key); per dataset family the run's seed-and-config means and the paper's ACC / AR."""
     frame = _with_family(results)
     frame = frame[frame["model"] == "absae"] if "model" in frame else frame
-    present = {label: column for label, column in value_columns.items() if column in frame.columns}
-    if len(frame) and key in frame.columns and present:
-        frame = frame[frame["alpha"].notna() & frame[key].notna()]
-        run = frame.groupby(["family", "alpha", key])[list(present.values())].mean().reset_index()
+    if len(frame) and key in frame.columns:
+        long = _grid_rows(frame, key, grid, plain)
+        run = long.groupby(["family", "alpha", key])[["ACC", "AR"]].mean().reset_index()
     else:
-        run = pd.DataFrame(columns=["family", "alpha", key])
+        run = pd.DataFrame(columns=["family", "alpha", key, "ACC", "AR"])
     families = list(dict.fromkeys([*published.DATASET_FAMILIES, *run["family"].dropna().unique()]))
     keys = set(zip(run["alpha"].astype(float), run[key].astype(int))) if len(run) else set()
     if published_rows:
         keys |= set(paper)
+    labels = ("ACC", "AR")
     rows = []
     for alpha, level in sorted(keys):
         row = {"alpha": alpha, key: level}
         for family in families:
             match = run[(run["family"] == family) & np.isclose(run["alpha"].astype(float), alpha)
                         & (run[key].astype(int) == level)] if len(run) else run
-            for label in value_columns:
-                column = present.get(label)
-                row[f"{family} {label}"] = float(match[column].iloc[0]) if column and len(match) else math.nan
+            for label in labels:
+                row[f"{family} {label}"] = float(match[label].iloc[0]) if len(match) else math.nan
             if published_rows:
                 values = paper.get((alpha, level), {}).get(family)
                 row[f"{family} ACC (paper)"] = values[0] if values else math.nan
@@ -176,28 +203,70 @@ def _grid_table(results: pd.DataFrame, key: str, value_columns: dict[str, str],
         rows.append(row)
     table = pd.DataFrame(rows, columns=["alpha", key] + [
         f"{family} {label}" for family in families
-        for label in [*value_columns, *(["ACC (paper)", "AR (paper)"] if published_rows else [])]])
+        for label in [*labels, *(["ACC (paper)", "AR (paper)"] if published_rows else [])]])
     table["alpha"] = table["alpha"].astype("float64")
     table[key] = table[key].astype("Int64")
     return table
 
 
+def expand_evaluation_grid(results: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The results with one row per trial and grid cell, for the figures over alpha (and depth).
+
+    ``kind="clustering"``: a row per alpha of ``ALPHA_GRID`` with ``alpha``, ``clustering_accuracy``
+    and ``accepted_ratio`` taken from that alpha's grid columns. ``kind="relations"``: a row per
+    (depth, alpha) with ``relation_depth``, ``alpha``, ``relation_accuracy`` and
+    ``relation_accepted_ratio`` from the grid. Trials without the grid columns keep their own row.
+    """
+    if kind == "clustering":
+        cells = [({"alpha": alpha}, {"clustering_accuracy": clustering_column(alpha),
+                                     "accepted_ratio": clustering_column(alpha, "ratio")}) for alpha in ALPHA_GRID]
+    elif kind == "relations":
+        cells = [({"alpha": alpha, "relation_depth": depth},
+                  {"relation_accuracy": relation_column(depth, alpha),
+                   "relation_accepted_ratio": relation_column(depth, alpha, "ratio")})
+                 for depth in DEPTH_GRID for alpha in ALPHA_GRID]
+    else:
+        raise ValueError(f"kind={kind!r}; expected 'clustering' or 'relations'")
+    grid_columns = [column for _, columns in cells for column in columns.values() if column in results.columns]
+    if not grid_columns or results.empty:
+        return results
+    has_grid = results[grid_columns].notna().any(axis=1)
+    expanded = [results[~has_grid]]
+    with_grid = results[has_grid]
+    for settings, columns in cells:
+        cell = with_grid.copy()
+        for key, value in settings.items():
+            cell[key] = value
+        for target, source in columns.items():
+            cell[target] = with_grid[source] if source in with_grid.columns else math.nan
+        expanded.append(cell)
+    return pd.concat(expanded, ignore_index=True)
+
+
 def clustering_table(results: pd.DataFrame, published_rows: bool = True) -> pd.DataFrame:
     """Relational Table 4: AbsAE clustering accuracy (ACC) and accepted ratio (AR) by alpha and tau.
 
-    The run's cells average every finished AbsAE trial with that alpha and tau (seeds and other
-    hyperparameters alike). The paper's tau values are 10, 20, 30 labelled samples.
+    Every evaluation reports both at each alpha of ``weakdis.registry.ALPHA_GRID``
+    (``clustering_accuracy_a<alpha>``, ``accepted_ratio_a<alpha>``), so one trial per tau fills a
+    column of the table; trials from runs without those columns count at their own ``alpha``. Cells
+    average every finished AbsAE trial with that tau (seeds and other hyperparameters alike). The
+    paper's tau values are 10, 20, 30 labelled samples.
     """
-    return _grid_table(results, "tau", {"ACC": "clustering_accuracy", "AR": "accepted_ratio"},
-                       published.CLUSTERING, published_rows)
+    grid = [(alpha, None, clustering_column(alpha), clustering_column(alpha, "ratio")) for alpha in ALPHA_GRID]
+    return _grid_table(results, "tau", grid, ("clustering_accuracy", "accepted_ratio"), published.CLUSTERING,
+                       published_rows)
 
 
 def relations_by_depth_table(results: pd.DataFrame, published_rows: bool = True) -> pd.DataFrame:
-    """Relational Table 5: ReL relation accuracy by alpha and depth (``relation_depth``) for AbsAE.
+    """Relational Table 5: ReL relation accuracy (ACC) and accepted ratio (AR) by alpha and depth for AbsAE.
 
-    AR is the trials' ``relation_accepted_ratio`` (empty for runs made before it was reported).
+    From the ``relation_accuracy_d<depth>_a<alpha>`` / ``relation_accepted_ratio_d<depth>_a<alpha>``
+    columns over ``DEPTH_GRID`` x ``ALPHA_GRID`` (one trial fills the table); trials from runs without
+    them count at their own ``alpha`` and ``relation_depth``.
     """
-    return _grid_table(results, "relation_depth", {"ACC": "relation_accuracy", "AR": "relation_accepted_ratio"},
+    grid = [(alpha, depth, relation_column(depth, alpha), relation_column(depth, alpha, "ratio"))
+            for depth in DEPTH_GRID for alpha in ALPHA_GRID]
+    return _grid_table(results, "relation_depth", grid, ("relation_accuracy", "relation_accepted_ratio"),
                        published.RELATIONS, published_rows)
 
 

@@ -29,12 +29,13 @@ from search.schema import SweepConfig, check_optuna_storage, load_sweep_config
 from search.space import build_searcher, total_trials
 from trainables.errors import WeakdisError
 from trainables.logs import is_quiet
+from weakdis.registry import PROGRESS_NAMES
 
 SWEEP_FILE = "sweep.yaml"
 OPTUNA_FILE = "optuna.db"      # the Optuna studies of a local run: optuna-dashboard sqlite:///<run>/optuna.db
 RESULT_FILES = ("results.parquet", "results.csv", "history.parquet")
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "abfs://", "hdfs://")
-PROGRESS_METRICS = ("step", "recon_error", "dci", "mig", "sap", "relation_accuracy")
+PROGRESS_METRICS = ("step", *PROGRESS_NAMES)   # weakdis.registry: the columns marked progress=True
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CLAIM_PREFIX = ".weakdis-claim-"
 INTERRUPTED = 130   # the exit status of a sweep stopped by Ctrl-C (128 + SIGINT)

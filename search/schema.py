@@ -16,18 +16,17 @@ from typing import Any, Mapping
 
 import yaml
 
-from trainables.config import MODEL_NAMES, TrialConfig
-from trainables.errors import WeakdisError
+from trainables.config import TrialConfig, model_extra_types
+from weakdis.errors import WeakdisError
+from weakdis.registry import MODEL_NAMES, OBJECTIVE_NAMES
+from weakdis.values import coerce, field_types
 
 DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice", "grid")
 SEARCHER_KINDS = ("optuna", "grid")
 OPTUNA_SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULER_KINDS = ("none", "asha")
 OBJECTIVE_MODES = ("max", "min")
-OBJECTIVE_METRICS = (
-    "recon_error", "dci", "dci_disentanglement", "dci_completeness", "dci_informativeness", "mig",
-    "sap", "clustering_accuracy", "accepted_ratio", "relation_accuracy", "raw_dci", "raw_mig", "raw_sap",
-)
+OBJECTIVE_METRICS = OBJECTIVE_NAMES   # weakdis.registry: every metric column that may be an objective
 TRIAL_KEYS = tuple(f.name for f in dataclasses.fields(TrialConfig))
 # Keys that the sweep sets itself: the dataset comes from the top-level `dataset`, the model from the
 # family, the data seed from the top-level `data_seed`, the seed from `seeds` (unless `seed` is a
@@ -496,9 +495,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _trial_keys(values: Any, source: str, where: str) -> dict[str, Any]:
+def _model_keys(model: str | None) -> tuple[str, ...]:
+    """The hyperparameters of ``model`` (of any model when None: the shared ``fixed`` and ``space``
+    apply to every family, and each family's trial configs check them against its own model)."""
+    models = (model,) if model is not None else MODEL_NAMES
+    return tuple(dict.fromkeys(key for name in models for key in model_extra_types(name)))
+
+
+def _trial_keys(values: Any, source: str, where: str, model: str | None = None) -> dict[str, Any]:
     values = _mapping(values, source, where)
-    allowed = tuple(k for k in TRIAL_KEYS if k not in SWEEP_OWNED_TRIAL_KEYS)
+    allowed = tuple(k for k in TRIAL_KEYS if k not in SWEEP_OWNED_TRIAL_KEYS) + _model_keys(model)
     for key in values:
         if key in SWEEP_OWNED_TRIAL_KEYS:
             raise WeakdisError(
@@ -509,9 +515,9 @@ def _trial_keys(values: Any, source: str, where: str) -> dict[str, Any]:
     return dict(values)
 
 
-def _space(values: Any, source: str, where: str) -> dict[str, Dimension]:
+def _space(values: Any, source: str, where: str, model: str | None = None) -> dict[str, Dimension]:
     values = _mapping(values, source, where)
-    allowed = tuple(k for k in TRIAL_KEYS if k not in SWEEP_OWNED_TRIAL_KEYS + ("extra",))
+    allowed = tuple(k for k in TRIAL_KEYS if k not in SWEEP_OWNED_TRIAL_KEYS + ("extra",)) + _model_keys(model)
     _check_keys(values, allowed, source, where)
     return {key: _dimension(spec, source, f"{where}.{key}") for key, spec in values.items()}
 
@@ -564,8 +570,8 @@ def _models(values: Any, source: str) -> tuple[ModelFamily, ...]:
         families.append(
             ModelFamily(
                 model=model,
-                fixed=_trial_keys(body.get("fixed") or {}, source, f"models.{model}.fixed"),
-                space=_space(body.get("space") or {}, source, f"models.{model}.space"),
+                fixed=_trial_keys(body.get("fixed") or {}, source, f"models.{model}.fixed", model),
+                space=_space(body.get("space") or {}, source, f"models.{model}.space", model),
             )
         )
     return tuple(families)
@@ -599,30 +605,16 @@ def _seeds(values: Any, source: str) -> tuple[int, ...]:
 def _section(values: Any, cls: type, source: str, where: str):
     """Fill a flat settings dataclass from a mapping, checking keys and value types."""
     values = _mapping(values or {}, source, where)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _check_keys(values, tuple(fields), source, where)
+    types = field_types(cls)
+    _check_keys(values, tuple(types), source, where)
     kwargs = {}
     for key, value in values.items():
-        annotation = str(fields[key].type)
-        kwargs[key] = _typed(value, annotation, source, f"{where}.{key}")
+        kwargs[key] = _typed(value, types[key], source, f"{where}.{key}")
     return cls(**kwargs)
 
 
-def _typed(value: Any, annotation: str, source: str, key: str) -> Any:
-    if value is None:
-        if "None" in annotation:
-            return None
-        raise WeakdisError(f"{source}: {key} must not be null")
-    if annotation.startswith("int"):
-        if _is_int(value):
-            return value
-        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected an integer{yaml_number_hint(value)}")
-    if annotation.startswith("float"):
-        if _is_number(value):
-            return float(value)
-        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a number (finite){yaml_number_hint(value)}")
-    if annotation.startswith("str"):
-        if isinstance(value, str) and value:
-            return value
-        raise WeakdisError(f"{source}: {key}={value!r} is invalid; expected a non-empty string")
-    return value
+def _typed(value: Any, annotation: Any, source: str, key: str) -> Any:
+    try:
+        return coerce(value, annotation, key=key, source=source, strict=True)
+    except WeakdisError as error:
+        raise WeakdisError(f"{error}{yaml_number_hint(value)}") from None

@@ -139,6 +139,9 @@ def test_checkpoint_image_figures_wrap_the_training_packages_grids():
         def relational_model(self, z, relation):
             return z + relation[:, None].float() + 1
 
+        def relation_targets(self):
+            return [[0], [0]]
+
     images = torch.rand(6, 1, 64, 64)
     dataset = SimpleNamespace(splits={"test": torch.arange(6)}, images=images,
                               batch=lambda indices: images[indices])

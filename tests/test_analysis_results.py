@@ -75,7 +75,7 @@ def test_collect_results_reads_a_real_tune_run(tune_run):
     np.testing.assert_allclose(results["raw_dci"], [0.03, 0.01, 0.02])
     np.testing.assert_allclose(results["train_seconds"], [6.0, 2.0, 4.0])
     assert results["sap"].isna().all() and results["clustering_accuracy"].isna().all()
-    assert results.loc[1, "error"] == ("trainables.errors.WeakdisError: diverged: recon loss is nan at step 20 "
+    assert results.loc[1, "error"] == ("weakdis.errors.WeakdisError: diverged: recon loss is nan at step 20 "
                                        "(lr=0.1); expected a finite loss")
     assert results.loc[[0, 2], "error"].isna().all()
     assert results["checkpoint"].str.endswith("checkpoint_000002")[0]

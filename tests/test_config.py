@@ -31,14 +31,14 @@ def test_round_trip_through_dict():
         ({"model": "vae"}, "model='vae' is invalid; expected one of " + ", ".join(MODEL_NAMES)),
         ({"alpha": 1.5}, "alpha=1.5 is invalid; expected a number in [0, 1]"),
         ({"steps": 0}, "steps=0 is invalid; expected an integer >= 1"),
-        ({"steps": 2.5}, "steps=2.5 is invalid; expected int"),
+        ({"steps": 2.5}, "steps=2.5 is invalid; expected an integer"),
         ({"lr": 0}, "lr=0.0 is invalid; expected a finite number > 0"),
         ({"beta": float("nan")}, "beta=nan is invalid"),
         ({"precision": "fp16"}, "precision='fp16' is invalid; expected one of fp32, bf16"),
         ({"dataset": "dsprites"}, "expected 'dataset:version'"),
-        ({"compile": "maybe"}, "compile='maybe' is invalid; expected bool"),
+        ({"compile": "maybe"}, "compile='maybe' is invalid; expected a boolean (true/false)"),
         ({"tau_sampling": "balanced"}, "tau_sampling='balanced' is invalid; expected one of uniform, stratified"),
-        ({"model": "absae", "covariance_floor": "small"}, "covariance_floor='small' is invalid; expected float"),
+        ({"model": "absae", "covariance_floor": "small"}, "covariance_floor='small' is invalid; expected a number"),
         ({"model": "betavae", "covariance_floor": 0.1},
          "unknown key 'covariance_floor'; expected one of alpha,"),
         ({"model": "absae", "extra": {"partition_dim": 8}},
@@ -72,5 +72,5 @@ def test_a_field_added_to_a_model_config_is_settable_without_touching_trial_conf
 
     monkeypatch.setattr(AbsAE, "config_cls", WithKnob)
     assert TrialConfig.from_dict({"model": "absae", "knob": "7"}).extra == {"knob": 7}
-    with pytest.raises(WeakdisError, match="knob=2.5 is invalid; expected int"):
+    with pytest.raises(WeakdisError, match="knob=2.5 is invalid; expected an integer"):
         TrialConfig.from_dict({"model": "absae", "knob": 2.5})

@@ -144,7 +144,7 @@ def test_trial_values_are_checked_through_trial_config():
     # alpha's upper bound is outside [0, 1]: caught before Ray starts, naming the family and value.
     with pytest.raises(WeakdisError, match=r"models.absae with alpha=2.0.*alpha=2.0 is invalid; expected a number in \[0, 1\]"):
         parse({"space.alpha": {"uniform": [0.5, 2.0]}})
-    with pytest.raises(WeakdisError, match=r"batch_size='big' is not a valid int"):
+    with pytest.raises(WeakdisError, match=r"batch_size='big' is invalid; expected an integer"):
         parse({"fixed.batch_size": "big"})
 
 
@@ -178,3 +178,29 @@ def test_objectives_default_to_the_papers_trade_off():
     config = parse(drop=("objectives",))
     assert config.objectives == {"dci": "max", "recon_error": "min"}
 
+
+
+def test_a_models_own_hyperparameters_are_searchable_and_checked_against_its_config_class():
+    config = parse({"models.absae.space.covariance_floor": {"loguniform": [1e-5, 1e-2]},
+                    "models.absae.fixed.fit_batch_size": 256})
+    assert config.family("absae").space["covariance_floor"] == Dimension("loguniform", 1e-5, 1e-2)
+    assert config.family("absae").fixed["fit_batch_size"] == 256
+    # another model's hyperparameter is unknown to this family, and named
+    with pytest.raises(WeakdisError, match=r"unknown key 'covariance_floor' in models.betavae.space"):
+        parse({"models.betavae.space.covariance_floor": {"uniform": [0.1, 0.2]}})
+    # a bad value of one fails before Ray starts, through the model's config class
+    with pytest.raises(WeakdisError, match=r"fit_batch_size='many' is invalid; expected an integer"):
+        parse({"models.absae.fixed.fit_batch_size": "many"})
+    # in the shared space it must suit every family
+    with pytest.raises(WeakdisError, match=r"models.betavae with covariance_floor=.*unknown key 'covariance_floor'"):
+        parse({"space.covariance_floor": {"uniform": [0.1, 0.2]}})
+
+
+def test_every_registered_objective_column_is_accepted():
+    from weakdis.registry import METRICS
+
+    for column in METRICS:
+        if column.objective:
+            assert parse(objectives={column.name: column.direction}).objectives == {column.name: column.direction}
+    with pytest.raises(WeakdisError, match=r"unknown objective 'relation_acuracy' \(did you mean 'relation_accuracy'\?\)"):
+        parse(objectives={"relation_acuracy": "max"})

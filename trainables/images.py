@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from trainables.errors import WeakdisError
+from trainables.models.capabilities import HasMixturePrior, HasRelationalLearner
 
 PAD = 2
 
@@ -101,7 +102,7 @@ def _prior_codes(prior: Any, max_images: int) -> tuple[torch.Tensor, int]:
 @torch.no_grad()
 def prior_means_grid(model: torch.nn.Module, max_images: int = 64) -> np.ndarray:
     """The decoded mean of each prior component (see the module docstring for M-AE)."""
-    prior = getattr(model, "prior", None)
+    prior = model.prior if isinstance(model, HasMixturePrior) else None
     if prior is None:
         raise WeakdisError(f"prior_means_grid: model {type(model).__name__} has no mixture prior")
     codes, columns = _prior_codes(prior, max_images)
@@ -114,7 +115,7 @@ def prior_means_grid(model: torch.nn.Module, max_images: int = 64) -> np.ndarray
 @torch.no_grad()
 def relation_grid(model: torch.nn.Module, dataset: Any, n: int = 4, seed: int = 0) -> np.ndarray:
     """Rows: input, reconstruction, then each relation of ``model.relations`` applied once."""
-    if not hasattr(model, "relational_model") or not getattr(model, "relations", None):
+    if not isinstance(model, HasRelationalLearner) or not model.relations:
         raise WeakdisError(f"relation_grid: model {type(model).__name__} has no relational learner")
     device = _device(model)
     x = _test_images(dataset, n, seed).to(device)

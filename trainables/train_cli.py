@@ -32,10 +32,11 @@ from typing import Any
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
+from weakdis.registry import MIXTURE_PRIOR, PROGRESS_NAMES, RELATIONAL_LEARNER, model_entry
 
 log = logging.getLogger(__name__)
 
-PROGRESS_KEYS = ("recon_error", "dci", "mig", "sap", "clustering_accuracy", "relation_accuracy")
+PROGRESS_KEYS = PROGRESS_NAMES   # weakdis.registry: the columns marked progress=True
 # What a `weakdis train` output directory holds; any of them marks an earlier run.
 RUN_FILES = ("history.csv", "metrics.json", "checkpoint", "checkpoint.previous", "reconstructions.png",
              "prior_means.png", "relations.png", "tensorboard")
@@ -253,9 +254,10 @@ def write_image_grids(model: Any, dataset: Any, out_dir: Path, seed: int) -> lis
     from trainables.images import prior_means_grid, reconstruction_grid, relation_grid, save_png
 
     written = [save_png(reconstruction_grid(model, dataset, n=8, seed=seed), out_dir / "reconstructions.png")]
-    if getattr(model, "prior", None) is not None:
+    entry = model_entry(model.name)
+    if entry.has(MIXTURE_PRIOR):
         written.append(save_png(prior_means_grid(model), out_dir / "prior_means.png"))
-    if hasattr(model, "relational_model") and getattr(model, "relations", None):
+    if entry.has(RELATIONAL_LEARNER):
         written.append(save_png(relation_grid(model, dataset, n=4, seed=seed), out_dir / "relations.png"))
     return written
 

@@ -132,7 +132,7 @@ METRICS: tuple[MetricColumn, ...] = (
     MetricColumn("mig", "MIG", "max", _COLUMNS + "mig_columns", progress=True, placement="contract"),
     MetricColumn("sap", "SAP", "max", _COLUMNS + "sap_columns", progress=True, placement="contract"),
     MetricColumn("clustering_accuracy", "clustering accuracy", "max", _COLUMNS + "clustering_columns",
-                 MIXTURE_PRIOR, placement="contract"),
+                 MIXTURE_PRIOR, progress=True, placement="contract"),
     MetricColumn("accepted_ratio", "accepted ratio", "max", _COLUMNS + "clustering_columns", MIXTURE_PRIOR,
                  placement="contract"),
     MetricColumn("relation_accuracy", "relation accuracy", "max", _COLUMNS + "relation_columns",

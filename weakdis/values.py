@@ -41,9 +41,14 @@ def _split_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (true/false)", str: "a string",
+               dict: "a mapping"}
+
+
 def _type_name(hint: Any) -> str:
     base, optional = _split_optional(hint)
-    name = getattr(typing.get_origin(base) or base, "__name__", str(base))
+    origin = typing.get_origin(base) or base
+    name = _TYPE_NAMES.get(origin, getattr(origin, "__name__", str(origin)))
     return f"{name} or null" if optional else name
 
 
