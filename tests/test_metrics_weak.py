@@ -13,9 +13,11 @@ from analysis.metrics import (
     ModularPrior,
     classify_codes,
     clustering_accuracy,
+    clustering_accuracy_by_alpha,
     codes_to_factors,
     relation_accuracy,
     relation_accuracy_by_depth,
+    relation_accuracy_grid,
 )
 
 
@@ -27,23 +29,47 @@ def grid_prior(sizes=(2, 3), spacing=4.0, scale=0.5) -> MixturePrior:
     return MixturePrior(means, covariances, combos)
 
 
+def test_density_acceptance_by_hand_in_one_dimension():
+    # N(-1, 1) and N(1, 1): log N(z; mu, 1) = -(z - mu)^2 / 2 - log(2 pi) / 2
+    prior = MixturePrior(np.array([[-1.0], [1.0]]), np.ones((2, 1, 1)), np.array([[0], [1]]))
+    codes = np.array([[1.0], [0.0], [1.5]])
+    peak = 1 / math.sqrt(2 * math.pi)                      # 0.3989: the density at a mean
+    predicted, density = classify_codes(codes, prior)      # the default rule: "density"
+    np.testing.assert_array_equal(predicted[:, 0], [1, 0, 1])  # a tie goes to the first component
+    np.testing.assert_allclose(density, [peak, peak * math.exp(-0.5), peak * math.exp(-0.125)])  # .399 .242 .352
+    labels = np.array([1, 1, 1])
+    assert clustering_accuracy(codes, labels, prior, alpha=0.0) == {"accuracy": 2 / 3, "accepted_ratio": 1.0}
+    assert clustering_accuracy(codes, labels, prior, alpha=0.3) == {"accuracy": 1.0, "accepted_ratio": 2 / 3}
+    assert clustering_accuracy(codes, labels, prior, alpha=0.39) == {"accuracy": 1.0, "accepted_ratio": 1 / 3}
+    nothing = clustering_accuracy(codes, labels, prior, alpha=0.4)   # above the peak density: none
+    assert math.isnan(nothing["accuracy"]) and nothing["accepted_ratio"] == 0.0
+    # the grid classifies once and gives the same numbers as one call per alpha
+    rows = clustering_accuracy_by_alpha(codes, labels, prior, [0.0, 0.3, 0.39])
+    assert [row["alpha"] for row in rows] == [0.0, 0.3, 0.39]
+    assert [row["accepted_ratio"] for row in rows] == [1.0, 2 / 3, 1 / 3]
+
+
 def test_posterior_and_relative_density_by_hand():
     prior = MixturePrior(np.array([[-1.0], [1.0]]), np.ones((2, 1, 1)), np.array([[0], [1]]))
     codes = np.array([[1.0], [0.0], [1.5]])
-    predicted, posterior = classify_codes(codes, prior)
+    predicted, posterior = classify_codes(codes, prior, acceptance="posterior")
     np.testing.assert_array_equal(predicted[:, 0], [1, 0, 1])  # a tie goes to the first component
     np.testing.assert_allclose(posterior, [1 / (1 + math.exp(-2)), 0.5, 1 / (1 + math.exp(-3))])
     _, relative = classify_codes(codes, prior, acceptance="relative_density")
     np.testing.assert_allclose(relative, [1.0, math.exp(-0.5), math.exp(-0.125)])
     labels = np.array([1, 1, 1])
-    assert clustering_accuracy(codes, labels, prior, alpha=0.0) == {"accuracy": 2 / 3, "accepted_ratio": 1.0}
-    assert clustering_accuracy(codes, labels, prior, alpha=0.6) == {"accuracy": 1.0, "accepted_ratio": 2 / 3}
+    assert clustering_accuracy(codes, labels, prior, 0.0, acceptance="posterior") == {
+        "accuracy": 2 / 3, "accepted_ratio": 1.0}
+    assert clustering_accuracy(codes, labels, prior, 0.6, acceptance="posterior") == {
+        "accuracy": 1.0, "accepted_ratio": 2 / 3}
     assert clustering_accuracy(codes, labels, prior, 0.9, acceptance="relative_density") == {
         "accuracy": 1.0,
         "accepted_ratio": 1 / 3,
     }
-    nothing = clustering_accuracy(codes, labels, prior, alpha=1.0)
+    nothing = clustering_accuracy(codes, labels, prior, alpha=1.0, acceptance="posterior")
     assert math.isnan(nothing["accuracy"]) and nothing["accepted_ratio"] == 0.0
+    with pytest.raises(ValueError, match="acceptance must be one of"):
+        clustering_accuracy(codes, labels, prior, 0.5, acceptance="likelihood")
 
 
 def test_full_covariance_density_matches_direct_formula():
@@ -117,13 +143,47 @@ def test_modular_prior_classifies_each_partition():
     result = clustering_accuracy(codes, labels, prior, alpha=0.0)
     assert result == {"accuracy": 2 / 3, "accepted_ratio": 1.0}
     # The third code sits halfway between two components of the first partition: posterior 0.5.
-    assert clustering_accuracy(codes, labels, prior, alpha=0.6) == {"accuracy": 1.0, "accepted_ratio": 2 / 3}
+    assert clustering_accuracy(codes, labels, prior, 0.6, acceptance="posterior") == {
+        "accuracy": 1.0, "accepted_ratio": 2 / 3}
     # The same object duck-typed (priors without component_factors: component index = value).
     class Duck:
         priors = [{"means": p.means, "covariances": p.covariances} for p in prior.priors]
         slices = [slice(0, 2), slice(2, 4)]
 
     np.testing.assert_array_equal(codes_to_factors(codes, Duck()), [[1, 1], [2, 0], [0, 0]])
+
+
+def test_modular_density_is_the_product_of_the_partitions_densities():
+    # Each partition is 2-D with covariance 0.25 I: its density at a mean is 1 / (2 pi 0.25) = 0.6366,
+    # so a code on a mean in both partitions has density 0.6366^2 = 0.4053.
+    prior = modular_prior()
+    at_mean = 1 / (2 * math.pi * 0.25)
+    codes = np.array([[5.0, 0.0, 0.0, 6.0, 9.0], [0.0, 5.0, 0.0, 0.0, -9.0], [2.5, 0.0, 0.0, 0.2, 0.0]])
+    _, density = classify_codes(codes, prior)
+    # third code: Mahalanobis^2 = 2.5^2 / 0.25 = 25 in the first partition, 0.2^2 / 0.25 = 0.16 in the second
+    np.testing.assert_allclose(density, [at_mean**2, at_mean**2, at_mean**2 * math.exp(-12.5 - 0.08)])
+    labels = np.array([3, 4, 1])
+    assert clustering_accuracy(codes, labels, prior, alpha=0.4) == {"accuracy": 1.0, "accepted_ratio": 2 / 3}
+    # 0.41 is below each partition's density (0.64) but above their product (0.405): nothing accepted
+    above = clustering_accuracy(codes, labels, prior, alpha=0.41)
+    assert math.isnan(above["accuracy"]) and above["accepted_ratio"] == 0.0
+
+
+def test_relation_grid_equals_one_call_per_depth_and_alpha():
+    prior = grid_prior(sizes=(2, 3))
+    table = cyclic_relations(prior.num_components)
+    perfect = perfect_model(prior, table)
+
+    def drifting(codes, relation):   # deterministic drift: densities fall with depth
+        return perfect(codes, relation) + 0.3
+
+    grid = relation_accuracy_grid(drifting, prior, table, depths=[1, 3], alphas=[0.0, 0.2], n=200, random_state=0)
+    assert [(row["depth"], row["alpha"]) for row in grid] == [(1, 0.0), (1, 0.2), (3, 0.0), (3, 0.2)]
+    for row in grid:
+        single = relation_accuracy(drifting, prior, table, row["depth"], row["alpha"], 200, 0)
+        assert single == {"accuracy": row["accuracy"], "accepted_ratio": row["accepted_ratio"]}
+    assert grid[0]["accepted_ratio"] == grid[2]["accepted_ratio"] == 1.0
+    assert grid[3]["accepted_ratio"] < grid[1]["accepted_ratio"] < 1.0
 
 
 def cyclic_relations(num_components: int) -> np.ndarray:

@@ -73,7 +73,9 @@ class TrialConfig:
         """
         types = field_types(cls)
         model = values.get("model", cls.model)
-        model_keys = model_extra_types(model) if isinstance(model, str) and model in MODEL_NAMES else {}
+        # A model's config class is read (importing the model code) only when its keys are used.
+        uses_model_keys = bool(set(values) - set(types)) or bool(values.get("extra"))
+        model_keys = model_extra_types(model) if uses_model_keys and model in MODEL_NAMES else {}
         unknown = sorted(set(values) - set(types) - set(model_keys))
         if unknown:
             raise WeakdisError(

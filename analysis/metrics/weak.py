@@ -325,7 +325,8 @@ def clustering_accuracy(
     component index) or int [N, K] factor values compared with ``component_factors``.
     ``accuracy`` is NaN when nothing is accepted.
     """
-    return clustering_accuracy_by_alpha(codes, labels, prior, [alpha], acceptance=acceptance)[0]
+    row = clustering_accuracy_by_alpha(codes, labels, prior, [alpha], acceptance=acceptance)[0]
+    return {"accuracy": row["accuracy"], "accepted_ratio": row["accepted_ratio"]}
 
 
 def clustering_accuracy_by_alpha(
