@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.checkpoints import TrialImages, read_trial_images
 from analysis.pareto import pareto_front
 from analysis.tables import completed_trials, dataset_family, expand_evaluation_grid, model_label
 from weakdis.registry import METRICS, MODELS
@@ -350,51 +351,42 @@ def image_grid_figure(grid: np.ndarray, title: str | None = None, row_labels: Se
     return fig
 
 
-def load_trial_for_images(checkpoint: str, device: str = "cpu") -> tuple[Any, Any, Any]:
-    """(TrialConfig, model, dataset) of a trial's checkpoint, via ``trainables.loop.load_trial``."""
-    from trainables.loop import load_trial
-
-    return load_trial(checkpoint, device=device)
+def load_trial_for_images(checkpoint: str, device: str = "cpu") -> TrialImages:
+    """The image grids of a trial's checkpoint (``analysis.checkpoints.read_trial_images``)."""
+    return read_trial_images(checkpoint, device=device)
 
 
-def _loaded(trial: str | tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-    return load_trial_for_images(trial) if isinstance(trial, (str, bytes)) or hasattr(trial, "__fspath__") else trial
+def _loaded(trial: Any, **sizes: int) -> TrialImages:
+    return trial if isinstance(trial, TrialImages) else read_trial_images(trial, **sizes)
 
 
-def reconstruction_figure(trial: str | tuple[Any, Any, Any], n: int = 8, seed: int = 0) -> Any:
-    """Figures 6-8 (left): ``n`` test images and their reconstructions. ``trial``: a checkpoint path or
-    the ``(config, model, dataset)`` that ``load_trial_for_images`` returns."""
-    from trainables.images import reconstruction_grid
-
-    config, model, dataset = _loaded(trial)
-    grid = reconstruction_grid(model, dataset, n=n, seed=seed)
-    return image_grid_figure(grid, title=f"{model_label(config.model)} on {config.dataset}: reconstructions",
+def reconstruction_figure(trial: Any, n: int = 8, seed: int = 0) -> Any:
+    """Figures 6-8 (left): ``n`` test images and their reconstructions. ``trial``: a checkpoint path,
+    the ``(config, model, dataset)`` of ``trainables.load_trial`` or a ``TrialImages``."""
+    images = _loaded(trial, reconstructions=n, seed=seed)
+    return image_grid_figure(images.reconstructions,
+                             title=f"{model_label(images.model)} on {images.dataset}: reconstructions",
                              row_labels=["input", "reconstruction"])
 
 
-def prior_means_figure(trial: str | tuple[Any, Any, Any], max_images: int = 64) -> Any:
+def prior_means_figure(trial: Any, max_images: int = 64) -> Any:
     """Figures 6-8 (right): the decoded mean of each prior mixture component (AbsAE / M-AE)."""
-    from trainables.images import prior_means_grid
-
-    config, model, _ = _loaded(trial)
-    if getattr(model, "prior", None) is None:
-        raise MissingDataError(f"prior means: {config.model} has no mixture prior")
-    grid = prior_means_grid(model, max_images=max_images)
-    return image_grid_figure(grid, title=f"{model_label(config.model)} on {config.dataset}: decoded prior means")
+    images = _loaded(trial, max_prior_means=max_images)
+    if images.prior_means is None:
+        raise MissingDataError(f"prior means: {images.model} has no mixture prior")
+    return image_grid_figure(images.prior_means,
+                             title=f"{model_label(images.model)} on {images.dataset}: decoded prior means")
 
 
-def relation_figure(trial: str | tuple[Any, Any, Any], n: int = 4, seed: int = 0) -> Any:
+def relation_figure(trial: Any, n: int = 4, seed: int = 0) -> Any:
     """Figures 9-12: inputs, reconstructions and each learned relation applied once (AbsAE / M-AE)."""
-    from trainables.images import relation_grid
-
-    config, model, dataset = _loaded(trial)
-    relations = getattr(model, "relations", None)
-    if not relations:
-        raise MissingDataError(f"relation grid: {config.model} has no relational learner")
-    grid = relation_grid(model, dataset, n=n, seed=seed)
+    images = _loaded(trial, relation_images=n, seed=seed)
+    if images.relations is None:
+        raise MissingDataError(f"relation grid: {images.model} has no relational learner")
     # one row per test image; columns: the input, its reconstruction, each relation applied once
-    labels = ["input", "reconstruction", *[getattr(relation, "name", str(relation)) for relation in relations]]
-    return image_grid_figure(grid, title=f"{model_label(config.model)} + ReL on {config.dataset}: relations",
+    labels = ["input", "reconstruction", *images.relation_names]
+    return image_grid_figure(images.relations,
+                             title=f"{model_label(images.model)} + ReL on {images.dataset}: relations",
                              col_labels=labels)
 
 

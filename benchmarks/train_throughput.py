@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from trainables.config import MODEL_NAMES, TrialConfig  # noqa: E402
 from trainables.loop import LossTracker, load_trial_dataset, resolve_device  # noqa: E402
 from trainables.models import build_model  # noqa: E402
+from weakdis.registry import WEAK_SUPERVISION, model_entry  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,8 +60,8 @@ def measure(model_name: str, args: argparse.Namespace, dataset, device: torch.de
                       device=str(device), data_images=args.data_images)
     cfg.validate()
     model = build_model(cfg, dataset).to(device)
-    if hasattr(model, "set_supervision"):
-        labelled = dataset.labelled_indices(cfg.tau, cfg.seed)
+    if model_entry(cfg.model).has(WEAK_SUPERVISION):
+        labelled = dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling)
         model.set_supervision(dataset.images[labelled], dataset.factors[labelled])
     model.train()
     generator = torch.Generator(device=device).manual_seed(cfg.seed)

@@ -23,6 +23,7 @@ import torch
 
 from trainables.errors import WeakdisError
 from trainables.models.capabilities import HasMixturePrior, HasRelationalLearner
+from trainables.models.priors import ModularPrior
 
 PAD = 2
 
@@ -76,7 +77,7 @@ def reconstruction_grid(model: torch.nn.Module, dataset: Any, n: int = 8, seed: 
 
 def _prior_codes(prior: Any, max_images: int) -> tuple[torch.Tensor, int]:
     """(codes [M, D], columns) to decode for ``prior_means_grid``."""
-    if hasattr(prior, "priors"):
+    if isinstance(prior, ModularPrior):
         means = [torch.as_tensor(p.means).float() for p in prior.priors]
         slices: Sequence[slice] = prior.slices
         width = max(s.stop for s in slices)
