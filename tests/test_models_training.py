@@ -75,11 +75,13 @@ def test_model_learns_to_reconstruct(sprites, name):
     if name in WEAK_MODELS:
         assert set(losses) == {"recon", "gen", "disc", "rel"}
         assert model.prior.fitted
-        rep = model.representation(test_x[:16])
+        with torch.no_grad():
+            rep = model.representation(test_x[:16])
         assert rep["factors"].shape == (16, 3)
-        np.testing.assert_array_equal(
-            rep["factors"].numpy(), model.prior.component_factors[model.prior.predict(rep["codes"])].numpy()
-            if name == "absae" else model.prior.predict_factors(rep["codes"]).numpy())
+        # the torch prediction agrees with the metrics' own numpy classification (max log-density)
+        from analysis.metrics import codes_to_factors
+
+        np.testing.assert_array_equal(rep["factors"].numpy(), codes_to_factors(rep["codes"].numpy(), model.prior))
 
 
 def _train(model, batches, start):
@@ -163,22 +165,32 @@ def test_relational_learner_alone_learns_a_fixed_mixture():
         model.relational_step()
     after = accuracy()
     assert before < 0.2 and after > 0.97, (before, after)
-    # numpy in, numpy out, same numbers as the torch path
+    # the numpy view the metrics call gives the torch path's numbers
+    from trainables.models.capabilities import relational_model_numpy
+
     z = model.prior.sample(5, torch.arange(5), g)
     with torch.no_grad():
         torch_out = model.relational_model(z, torch.tensor([0, 1, 2, 3, 4]))
-    numpy_out = model.relational_model(z.numpy(), np.array([0, 1, 2, 3, 4]))
+    numpy_out = relational_model_numpy(model, torch.device("cpu"))(z.numpy(), np.array([0, 1, 2, 3, 4]))
     assert isinstance(numpy_out, np.ndarray)
-    np.testing.assert_allclose(numpy_out, torch_out.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(numpy_out, torch_out.numpy())
     np.testing.assert_allclose(model.relational_model(z.numpy(), 2), model.relational_model(z.numpy(), np.full(5, 2)))
 
 
 @pytest.mark.parametrize("name", ["absae", "betatcvae"])
 def test_bf16_precision_trains_with_float32_losses(sprites, name):
-    model = build_model(trial_config(name, precision="bf16", warmup_steps=1, rel_batch_size=8), sprites)
-    if name in WEAK_MODELS:
-        _supervise(model, sprites)
-    for step, batch in enumerate(_batches(sprites, 3, 8, seed=0)):
-        losses = model.train_step(batch, step)
+    def run(precision):
+        model = build_model(trial_config(name, precision=precision, warmup_steps=1, rel_batch_size=8), sprites)
+        if name in WEAK_MODELS:
+            _supervise(model, sprites)
+        for step, batch in enumerate(_batches(sprites, 3, 8, seed=0)):
+            losses = model.train_step(batch, step)
+        return model, batch, losses
+
+    model, batch, losses = run("bf16")
+    _, _, reference = run("fp32")
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     assert model.encode(batch).dtype == torch.float32
+    # the networks did run in bf16 (the numbers differ from fp32) and stayed close to fp32
+    recon, recon_fp32 = float(losses["recon"]), float(reference["recon"])
+    assert recon != recon_fp32 and abs(recon - recon_fp32) < 0.05 * abs(recon_fp32), (recon, recon_fp32)
