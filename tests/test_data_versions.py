@@ -104,12 +104,17 @@ def test_load_dataset_shapes3d_channels_first(small_shapes3d):
 def test_load_dataset_rejects_the_wrong_file_and_an_empty_selection(tmp_path, small_dsprites, small_shapes3d):
     with pytest.raises(WeakdisError, match="holds dsprites data .* expected a shapes3d file"):
         load_dataset("shapes3d:v2", small_dsprites)
-    from trainables.data import generate_file
+    from trainables.data.formats import write_dsprites_npz
 
-    outside = generate_file("dsprites", tmp_path / "outside.npz", max_images=40, seed=0)
-    classes = read_labels(outside).classes
-    if get_version("dsprites:v2-ref").select(classes)[0].any():
-        pytest.skip("the 40 random rows happen to hit v2-ref")
+    # 40 sprites that are all outside v2-ref: posX / posY in its bins, but scale class 0 (v2-ref keeps 2-4)
+    classes = np.zeros((40, 6), dtype=np.int64)
+    classes[:, 1] = np.arange(40) % 3          # shape
+    classes[:, 3] = np.arange(40) % 40         # orientation
+    classes[:, 4] = np.array([0, 13, 27])[np.arange(40) % 3]   # posX in the bins {0-4}, {13-17}, {27-31}
+    classes[:, 5] = np.array([4, 17, 31])[np.arange(40) // 3 % 3]
+    outside = write_dsprites_npz(tmp_path / "outside.npz", render("dsprites", classes), classes)
+    assert not get_version("dsprites:v2-ref").select(read_labels(outside).classes)[0].any()
+    assert get_version("dsprites:v2").select(read_labels(outside).classes)[0].all()
     with pytest.raises(WeakdisError, match="none of its 40 images belongs to dsprites:v2-ref"):
         load_dataset("dsprites:v2-ref", outside)
 

@@ -23,7 +23,6 @@ import torch
 
 from trainables.errors import WeakdisError
 from trainables.models.capabilities import HasMixturePrior, HasRelationalLearner
-from trainables.models.priors import ModularPrior
 
 PAD = 2
 
@@ -77,7 +76,7 @@ def reconstruction_grid(model: torch.nn.Module, dataset: Any, n: int = 8, seed: 
 
 def _prior_codes(prior: Any, max_images: int) -> tuple[torch.Tensor, int]:
     """(codes [M, D], columns) to decode for ``prior_means_grid``."""
-    if isinstance(prior, ModularPrior):
+    if getattr(prior, "priors", None) is not None:   # a modular prior: one mixture per partition
         means = [torch.as_tensor(p.means).float() for p in prior.priors]
         slices: Sequence[slice] = prior.slices
         width = max(s.stop for s in slices)

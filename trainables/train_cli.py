@@ -32,7 +32,7 @@ from typing import Any
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
-from weakdis.registry import MIXTURE_PRIOR, PROGRESS_NAMES, RELATIONAL_LEARNER, model_entry
+from weakdis.registry import PROGRESS_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +252,12 @@ def _progress_line(cfg: TrialConfig, metrics: dict[str, float]) -> str:
 
 def write_image_grids(model: Any, dataset: Any, out_dir: Path, seed: int) -> list[Path]:
     from trainables.images import prior_means_grid, reconstruction_grid, relation_grid, save_png
+    from trainables.models.capabilities import HasMixturePrior, HasRelationalLearner
 
     written = [save_png(reconstruction_grid(model, dataset, n=8, seed=seed), out_dir / "reconstructions.png")]
-    entry = model_entry(model.name)
-    if entry.has(MIXTURE_PRIOR):
+    if isinstance(model, HasMixturePrior) and model.prior is not None:
         written.append(save_png(prior_means_grid(model), out_dir / "prior_means.png"))
-    if entry.has(RELATIONAL_LEARNER):
+    if isinstance(model, HasRelationalLearner) and model.relations:
         written.append(save_png(relation_grid(model, dataset, n=4, seed=seed), out_dir / "relations.png"))
     return written
 

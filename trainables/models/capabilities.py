@@ -27,8 +27,6 @@ class HasMixturePrior(Protocol):
 
     prior: Any
 
-    def representation(self, x: Tensor) -> dict[str, Tensor | None]: ...
-
 
 @runtime_checkable
 class HasRelationalLearner(Protocol):
