@@ -56,14 +56,20 @@ def test_readme_quickstart_sweep(tmp_path):
     assert "Best trade-off trials" in output
     assert "== Status ==" in output and "recon_error" in output  # the Tune progress table
     results = pd.read_parquet(run_dir / "results.parquet")
-    assert len(results) >= 6
+    assert len(results) == 6
     assert {"absae", "betavae"} <= set(results["model"])
     finished = results[results["status"] == "finished"]
-    assert len(finished) >= 5, results[["trial_id", "status", "error"]].to_string()
+    assert len(finished) == 6, results[["trial_id", "status", "error"]].to_string()
     for column in ("dci", "recon_error", "mig", "sap"):
         assert all(math.isfinite(v) for v in finished[column]), column
     assert ((finished["recon_error"] > 0) & (finished["recon_error"] < 0.1)).all()  # an untrained decoder (all 0.5) scores 0.25
     assert ((finished["dci"] >= 0) & (finished["dci"] <= 1)).all()
+    # the papers' evaluation grid: AbsAE reports clustering at every alpha (alpha = 0 accepts every
+    # code) and relations at depths 1, 5, 10; beta-VAE has no prior, so those are empty
+    absae, betavae = finished[finished["model"] == "absae"], finished[finished["model"] == "betavae"]
+    assert (absae["accepted_ratio_a0"] == 1.0).all() and (absae["relation_accepted_ratio_d10_a0"] == 1.0).all()
+    assert absae["clustering_accuracy_a0"].between(0, 1).all() and absae["relation_accuracy_d5_a0"].between(0, 1).all()
+    assert betavae["clustering_accuracy_a0"].isna().all() and betavae["relation_accuracy"].isna().all()
     assert (finished["step"] == finished["steps"]).all()
     # the Optuna studies, as optuna-dashboard opens them: sqlite:///runs/<name>/optuna.db
     import optuna
