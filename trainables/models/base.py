@@ -177,7 +177,7 @@ class WeakdisModel(nn.Module):
             raise WeakdisError(f"{self.name}: got uint8 images; expected float images in [0, 1]")
         if x.is_cuda:
             # Channels-last conv weights and inputs give the fast BatchNorm / conv kernels on GPUs
-            # (DESIGN.md section 8); on CPUs they cost ~2.7x, so CPU tensors stay contiguous.
+            # (benchmarks/RESULTS.md); on CPUs they cost ~2.7x, so CPU tensors stay contiguous.
             # Converting parameters in place keeps the optimisers' references valid.
             if not self._channels_last:
                 self.to(memory_format=torch.channels_last)
