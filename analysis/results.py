@@ -379,11 +379,11 @@ def _with_schema(frame: pd.DataFrame, leading: Sequence[str]) -> pd.DataFrame:
     ordered = list(leading) + [column for column in frame.columns if column not in leading]
     frame = frame[ordered]
     for column in frame.columns:
-        frame[column] = _typed(column, frame[column])
+        frame[column] = _as_column_dtype(column, frame[column])
     return frame.reset_index(drop=True)
 
 
-def _typed(name: str, column: pd.Series) -> pd.Series:
+def _as_column_dtype(name: str, column: pd.Series) -> pd.Series:
     if name in METRIC_DTYPES and METRIC_DTYPES[name] != "float64":
         return column.astype(METRIC_DTYPES[name])
     if name in METRIC_DTYPES or name in FLOAT_CONFIG_KEYS or name in ("train_seconds", "time_total_s"):
@@ -462,7 +462,12 @@ def _newest_trial_file_mtime(run_dir: Path) -> float:
     return newest
 
 
-def _load_one(run_dir: PathLike, filename: str, which: int) -> pd.DataFrame:
+_TABLES = {"results": (RESULTS_PARQUET, RESULT_COLUMNS), "history": (HISTORY_PARQUET, HISTORY_COLUMNS)}
+
+
+def _load_one(run_dir: PathLike, table: str) -> pd.DataFrame:
+    """The ``table`` ("results" or "history") of one run: its parquet file, or rebuilt from Tune's files."""
+    filename, columns = _TABLES[table]
     path = _check_run_dir(run_dir)
     stored = path / filename
     has_tune_files = any(path.glob(EXPERIMENT_STATE_GLOB)) or bool(_trial_dirs(path))
@@ -471,17 +476,19 @@ def _load_one(run_dir: PathLike, filename: str, which: int) -> pd.DataFrame:
             frame = pd.read_parquet(stored)
         except Exception as error:  # pyarrow raises ArrowInvalid / OSError for a damaged file
             if not has_tune_files:
-                _fail(f"{stored}: not a readable parquet file ({' '.join(str(error).split())[:200]}), and "
-                      f"{path} holds no Ray Tune files to rebuild it from")
+                raise WeakdisError(f"{stored}: not a readable parquet file ({' '.join(str(error).split())[:200]}), "
+                                   f"and {path} holds no Ray Tune files to rebuild it from")
             # Rebuilt in memory from Tune's own files (as for a missing file); write_results or the
             # next `weakdis sweep --resume` replaces the damaged file.
-            return collect_results(path)[which]
-        if which == 0:
+            results, history = collect_results(path)
+            return results if table == "results" else history
+        if table == "results":
             frame = _reroot(frame, path)
-        return _with_schema(frame, RESULT_COLUMNS if which == 0 else HISTORY_COLUMNS)
+        return _with_schema(frame, columns)
     if not has_tune_files:
         raise WeakdisError(f"{stored}: missing, and {path} holds no Ray Tune files to rebuild it from")
-    return collect_results(path)[which]
+    results, history = collect_results(path)
+    return results if table == "results" else history
 
 
 def _reroot(frame: pd.DataFrame, run_dir: Path) -> pd.DataFrame:
@@ -513,7 +520,7 @@ def _run_labels(paths: Sequence[Path]) -> list[str]:
     return [str(path) for path in paths]
 
 
-def _load_many(run_dirs: PathLike | Iterable[PathLike], filename: str, which: int) -> pd.DataFrame:
+def _load_many(run_dirs: PathLike | Iterable[PathLike], table: str) -> pd.DataFrame:
     if isinstance(run_dirs, (str, os.PathLike)):
         run_dirs = [run_dirs]
     paths = [_check_run_dir(run_dir) for run_dir in run_dirs]
@@ -521,11 +528,11 @@ def _load_many(run_dirs: PathLike | Iterable[PathLike], filename: str, which: in
         raise WeakdisError("no run directory given; expected at least one Ray Tune experiment directory")
     frames = []
     for label, path in zip(_run_labels(paths), paths):
-        frame = _load_one(path, filename, which)
+        frame = _load_one(path, table)
         frame.insert(0, "run", pd.array([label] * len(frame), dtype="string"))
         frames.append(frame)
     combined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return _with_schema(combined, ("run", *(RESULT_COLUMNS if which == 0 else HISTORY_COLUMNS)))
+    return _with_schema(combined, ("run", *_TABLES[table][1]))
 
 
 def load_results(run_dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
@@ -535,9 +542,9 @@ def load_results(run_dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     is missing, damaged (not readable as parquet) or older than the trials' own files, e.g. while a
     sweep is still running. Only JSON, CSV and parquet are read: nothing is unpickled.
     """
-    return _load_many(run_dirs, RESULTS_PARQUET, 0)
+    return _load_many(run_dirs, "results")
 
 
 def load_history(run_dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     """One row per evaluation for one run directory or several (with a ``run`` column)."""
-    return _load_many(run_dirs, HISTORY_PARQUET, 1)
+    return _load_many(run_dirs, "history")

@@ -128,7 +128,7 @@ class SweepConfig:
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)   # Ray Tune logger callbacks
 
     @property
-    def arms(self) -> list[tuple[str, str]]:
+    def model_dataset_pairs(self) -> list[tuple[str, str]]:
         """(model, dataset) pairs: each has its own Optuna study; grids loop over them in this order."""
         return [(family.model, dataset) for family in self.models for dataset in self.datasets]
 

@@ -71,7 +71,7 @@ def grid_points(config: SweepConfig) -> list[dict[str, Any]]:
     the last varying fastest), then the seed."""
     points = []
     seeds = [None] if seed_is_searched(config) else list(config.seeds)
-    for model, dataset in config.arms:
+    for model, dataset in config.model_dataset_pairs:
         space = {**config.space, **config.family(model).space}
         keys = list(space)
         for combination in itertools.product(*(space[key].values for key in keys)):
@@ -127,7 +127,7 @@ class SweepSearcher(_PicklingSearcher):
     ):
         super().__init__(metric=config.metrics, mode=config.modes)
         self.inners = dict(inners)
-        self.arms = list(config.arms)
+        self.pairs = list(config.model_dataset_pairs)
         self.config = config
         self.seeds = seeds
         self.proposals = 0
@@ -142,7 +142,7 @@ class SweepSearcher(_PicklingSearcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         group = self.groups.get(self.open_group) if self.open_group else None
         if group is None or len(group["trials"]) >= self.repeats:
-            arm = self.arms[self.proposals % len(self.arms)]
+            arm = self.pairs[self.proposals % len(self.pairs)]
             params = self.inners[arm].suggest(trial_id)
             if params is None or params == Searcher.FINISHED:
                 return params
@@ -221,7 +221,7 @@ def build_searcher(config: SweepConfig, *, study_name: str = "weakdis") -> Searc
     metric: str | list[str] = config.metrics if config.multi_objective else config.metrics[0]
     mode: str | list[str] = config.modes if config.multi_objective else config.modes[0]
     inners = {}
-    for index, (model, dataset) in enumerate(config.arms):
+    for index, (model, dataset) in enumerate(config.model_dataset_pairs):
         space = FamilySpace(config, model)
         if not space.dimensions:
             raise WeakdisError(

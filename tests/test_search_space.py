@@ -189,7 +189,7 @@ def test_sweep_searcher_passes_finished_through():
             return Searcher.FINISHED
 
     cfg = config()
-    searcher = SweepSearcher({arm: Exhausted() for arm in cfg.arms}, cfg, seeds=cfg.seeds)
+    searcher = SweepSearcher({arm: Exhausted() for arm in cfg.model_dataset_pairs}, cfg, seeds=cfg.seeds)
     assert searcher.suggest("t0") == Searcher.FINISHED
 
 
