@@ -18,7 +18,13 @@ def test_help_lists_every_subcommand(capsys):
         assert exit_.code == 0
     out = capsys.readouterr().out
     for name in SUBCOMMANDS:
-        assert name in out
+        # its own line with a description (the "{train,sweep,...}" metavar alone would not do)
+        assert re.search(rf"^\s+{name}\s+\S", out, re.M), name
+        try:
+            main([name, "--help"])
+        except SystemExit as exit_:
+            assert exit_.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: weakdis {name}"), name
 
 
 def test_version(capsys):
