@@ -131,11 +131,15 @@ def evaluation_inputs(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) ->
         dci_method=cfg.dci_method,
         prior=model.prior if fitted else None,
         relational_model=relational_model_numpy(model, device) if relational else None,
-        relation_targets=np.asarray(model.relation_targets()) if relational else None,
+        relation_targets=_as_numpy(model.relation_targets()) if relational else None,
         alpha=cfg.alpha,
         relation_depth=cfg.relation_depth,
         relation_samples=cfg.eval_points,
     )
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    return values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
 def compute_columns(inputs: EvaluationInputs, model: str) -> dict[str, float]:
