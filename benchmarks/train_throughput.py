@@ -9,7 +9,7 @@ and cuDNN autotuning happen there).
     python benchmarks/train_throughput.py                          # CPU, small batch, all models
     python benchmarks/train_throughput.py --device cuda --batch-size 1024 --precision bf16 --compile
 
-Target (issue 3): >= 150,000 images/s for AbsAE+ReL at batch 1024 on one H100.
+Target (benchmarks/RESULTS.md): >= 150,000 images/s for AbsAE+ReL at batch 1024 on one H100.
 """
 from __future__ import annotations
 
