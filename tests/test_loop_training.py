@@ -195,7 +195,7 @@ def test_resumed_trial_ends_with_the_same_numbers_as_an_uninterrupted_one(tmp_pa
     # The real AbsAE + ReL with noise augmentation and the real metrics: the checkpoint must carry
     # the networks, optimisers, prior, model RNG, batch and noise generators and the loss sums.
     cfg = TrialConfig(model="absae", dataset="dsprites:v2", data_images=2000, steps=12, warmup_steps=4,
-                      prior_refit_every=3, batch_size=16, tau=200, eval_every=6, eval_points=90, rel_batch_size=16,
+                      prior_refit_every=3, batch_size=16, tau=200, eval_every=6, eval_points=60, rel_batch_size=16,
                       noise="bernoulli", noise_level=0.1, device="cpu", seed=5, alpha=0.0)
     full = train(cfg, out_dir=tmp_path / "full")
     train(cfg.replace(steps=6), out_dir=tmp_path / "part")
@@ -214,16 +214,6 @@ def test_resumed_trial_ends_with_the_same_numbers_as_an_uninterrupted_one(tmp_pa
         assert torch.equal(full_state[key], resumed_state[key]), key
     with (tmp_path / "part" / "history.csv").open() as handle:
         assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [6, 12]
-
-
-def test_a_resumed_stand_in_trial_continues_its_history(stand_ins, tmp_path):
-    train(tiny_config(steps=20, eval_every=20), out_dir=tmp_path / "part")
-    resumed = train(tiny_config(steps=60, eval_every=20), out_dir=tmp_path / "part",
-                    resume_from=tmp_path / "part" / "checkpoint")
-    full = train(tiny_config(steps=60, eval_every=20), out_dir=tmp_path / "full")
-    assert [row["step"] for row in resumed.history] == [20, 40, 60]
-    assert _same_numbers({k: v for k, v in full.metrics.items() if k != "train_seconds"},
-                         {k: v for k, v in resumed.metrics.items() if k != "train_seconds"})
 
 
 def test_resume_with_a_different_model_setting_is_refused(stand_ins, tmp_path):
