@@ -120,3 +120,48 @@ def test_completed_trials_fall_back_to_trials_that_have_reported():
     assert list(completed_trials(frame).index) == [0]
     still_running = frame.assign(status=["failed", "running", "pending"])
     assert list(completed_trials(still_running).index) == [0, 1]
+
+
+def _grid_trial(seed, tau, base, **extra):
+    """An AbsAE trial reporting the evaluation grid: accuracy base + alpha (+ depth / 100 for relations)."""
+    from weakdis.registry import ALPHA_GRID, DEPTH_GRID, clustering_column, relation_column
+
+    values = {}
+    for alpha in ALPHA_GRID:
+        values[clustering_column(alpha)] = base + alpha / 10
+        values[clustering_column(alpha, "ratio")] = 1.0 - alpha / 2
+        for depth in DEPTH_GRID:
+            values[relation_column(depth, alpha)] = base + alpha / 10 + depth / 100
+            values[relation_column(depth, alpha, "ratio")] = 1.0 - alpha / 4
+    return _row("absae", "dsprites:v2", 1.0, seed, tau=tau, alpha=0.5, relation_depth=1, **values, **extra)
+
+
+def test_one_trial_per_tau_fills_every_alpha_of_table_4_and_one_trial_table_5():
+    frame = pd.DataFrame([_grid_trial(0, 10, 0.5), _grid_trial(1, 10, 0.7), _grid_trial(0, 20, 0.6)])
+    table = clustering_table(frame, published_rows=False).set_index(["alpha", "tau"])
+    assert len(table) == 6 * 2                                         # six alphas x two taus
+    assert table.loc[(0.0, 10), "dsprites ACC"] == pytest.approx(0.6)  # mean of the two seeds
+    assert table.loc[(0.9, 10), "dsprites ACC"] == pytest.approx(0.69)
+    assert table.loc[(0.9, 20), "dsprites AR"] == pytest.approx(0.55)
+    depth = relations_by_depth_table(frame[frame["tau"] == 20], published_rows=False)
+    depth = depth.set_index(["alpha", "relation_depth"])
+    assert len(depth) == 6 * 3
+    assert depth.loc[(0.3, 5), "dsprites ACC"] == pytest.approx(0.6 + 0.03 + 0.05)
+    assert depth.loc[(0.7, 10), "dsprites AR"] == pytest.approx(1 - 0.7 / 4)
+    # a trial without the grid (an older run) still counts at its own alpha and depth
+    old = pd.DataFrame([_row("absae", "dsprites:v2", 1.0, 0, tau=30, alpha=0.5, clustering_accuracy=0.4,
+                             accepted_ratio=0.8)])
+    mixed = clustering_table(pd.concat([frame, old], ignore_index=True), published_rows=False)
+    assert mixed.set_index(["alpha", "tau"]).loc[(0.5, 30), "dsprites ACC"] == pytest.approx(0.4)
+
+
+def test_figure_2_draws_a_point_per_alpha_from_one_trial():
+    from analysis import plots
+
+    fig = plots.clustering_vs_alpha(pd.DataFrame([_grid_trial(0, 10, 0.5)]))
+    line = fig.axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [0.0, 0.1, 0.3, 0.5, 0.7, 0.9]
+    np.testing.assert_allclose(line.get_ydata(), [0.5, 0.51, 0.53, 0.55, 0.57, 0.59])
+    depth = plots.relation_accuracy_vs_depth(pd.DataFrame([_grid_trial(0, 10, 0.5)]))
+    assert len(depth.axes[0].get_lines()) == 6   # a line per alpha
+    assert list(depth.axes[0].get_lines()[0].get_xdata()) == [1, 5, 10]
