@@ -195,3 +195,9 @@ def test_derive_seed_is_stable_and_separates_streams():
         __import__("hashlib").blake2b(b"3/labelled/uniform", digest_size=8).digest(), "little") & (2**63 - 1)
     with pytest.raises(TypeError):
         derive_seed(1.5, "batch")
+
+
+def test_models_with_a_mixture_prior_say_what_its_components_stand_for():
+    for entry in MODELS:
+        assert (entry.prior_components is not None) == entry.has("mixture_prior"), entry.name
+        assert entry.prior_components in (None, "combinations", "values")

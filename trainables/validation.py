@@ -19,6 +19,7 @@ from typing import Any
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
+from weakdis.registry import model_entry
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 DEVICE_EXPECTED = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
@@ -86,19 +87,15 @@ def training_split_size(cfg: TrialConfig, source: str = "trial config") -> int:
     return int(TRAIN_FRACTION * version_rows(cfg, source))
 
 
-# Models whose mixture prior has one component per labelled value: "combinations" (AbsAE: one per
-# combination of relevant-factor values) or "values" (M-AE: one per value of each factor). Every
-# component needs a labelled sample, so tau must be at least the component count.
-MIXTURE_PRIOR_MODELS = {"absae": "combinations", "mae": "values"}
-
-
 def check_tau(cfg: TrialConfig, source: str = "trial config") -> None:
     """``tau`` labelled samples must exist in the training split, and a mixture prior needs at least
     one labelled sample per component."""
     if cfg.tau <= 0:
         return
     spec = check_dataset_version(cfg.dataset, source)
-    kind = MIXTURE_PRIOR_MODELS.get(cfg.model)
+    # Every component of a mixture prior needs a labelled sample, so tau must be at least their count
+    # (weakdis.registry: one per combination of factor values, or one per value of each factor).
+    kind = model_entry(cfg.model).prior_components
     needed = spec.num_combinations if kind == "combinations" else max(spec.factor_sizes) if kind else 0
     if cfg.tau < needed:
         raise WeakdisError(

@@ -36,6 +36,10 @@ class ModelEntry:
     colour: str                # in figures (Okabe & Ito palette)
     marker: str
     capabilities: frozenset[str] = frozenset()
+    # What a mixture prior's components stand for, so that tau can be checked before training:
+    # "combinations" (one per combination of relevant-factor values) or "values" (one per value of
+    # each factor); None without a mixture prior.
+    prior_components: str | None = None
 
     def has(self, capability: str) -> bool:
         if capability not in CAPABILITIES:
@@ -46,8 +50,8 @@ class ModelEntry:
 _WEAK = frozenset({MIXTURE_PRIOR, RELATIONAL_LEARNER, WEAK_SUPERVISION})
 
 MODELS: tuple[ModelEntry, ...] = (
-    ModelEntry("absae", "trainables.models.absae:AbsAE", "AbsAE", "#D55E00", "o", _WEAK),
-    ModelEntry("mae", "trainables.models.mae:MAE", "M-AE", "#CC79A7", "D", _WEAK),
+    ModelEntry("absae", "trainables.models.absae:AbsAE", "AbsAE", "#D55E00", "o", _WEAK, "combinations"),
+    ModelEntry("mae", "trainables.models.mae:MAE", "M-AE", "#CC79A7", "D", _WEAK, "values"),
     ModelEntry("betavae", "trainables.models.betavae:BetaVAE", "β-VAE", "#0072B2", "s"),
     ModelEntry("factorvae", "trainables.models.factorvae:FactorVAE", "FactorVAE", "#009E73", "^"),
     ModelEntry("betatcvae", "trainables.models.betatcvae:BetaTCVAE", "β-TCVAE", "#E69F00", "v"),
