@@ -34,12 +34,12 @@ def test_fit_recovers_known_means_and_covariances():
     # exactly the sample statistics (plus the floor) ...
     for c in range(3):
         block = codes[labels == c]
-        np.testing.assert_allclose(prior.numpy_means()[c], block.mean(0), atol=1e-5)
-        np.testing.assert_allclose(prior.numpy_covariances()[c], np.cov(block.T) + 1e-4 * np.eye(d), atol=1e-4)
+        np.testing.assert_allclose(prior.means.numpy()[c], block.mean(0), atol=1e-5)
+        np.testing.assert_allclose(prior.covariances.numpy()[c], np.cov(block.T) + 1e-4 * np.eye(d), atol=1e-4)
     # ... which are close to the true parameters
-    np.testing.assert_allclose(prior.numpy_means(), means, atol=0.1)
-    np.testing.assert_allclose(prior.numpy_covariances(), covs, atol=0.1)
-    np.testing.assert_array_equal(prior.numpy_component_factors(), np.arange(3)[:, None])
+    np.testing.assert_allclose(prior.means.numpy(), means, atol=0.1)
+    np.testing.assert_allclose(prior.covariances.numpy(), covs, atol=0.1)
+    np.testing.assert_array_equal(prior.component_factors.numpy(), np.arange(3)[:, None])
 
 
 def test_few_samples_shrink_towards_pooled_diagonal():
@@ -62,9 +62,9 @@ def test_few_samples_shrink_towards_pooled_diagonal():
     shrunk = w * np.cov(x[5:7].T) + (1 - w) * np.diag(pooled)
     single = np.diag(pooled)                                # n = 1: the pooled diagonal
     expected = np.stack([full, shrunk, single]) + floor * np.eye(d)
-    np.testing.assert_allclose(prior.numpy_means(), means, atol=1e-6)
-    np.testing.assert_allclose(prior.numpy_covariances(), expected, rtol=1e-5, atol=1e-6)
-    assert np.all(np.linalg.eigvalsh(prior.numpy_covariances()) > 0)
+    np.testing.assert_allclose(prior.means.numpy(), means, atol=1e-6)
+    np.testing.assert_allclose(prior.covariances.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert np.all(np.linalg.eigvalsh(prior.covariances.numpy()) > 0)
 
 
 def test_empty_component_error_names_its_factor_values_and_tau():
@@ -122,14 +122,14 @@ def test_modular_prior_joint_view_is_the_product_of_its_factor_mixtures():
         prior.priors[k].set_parameters(torch.as_tensor(rng.randn(size, 2) * 4),
                                        torch.as_tensor(np.stack([_random_spd(rng, 2) for _ in range(size)])))
     assert prior.fitted and prior.dim == 4 and prior.num_components == 6
-    np.testing.assert_array_equal(prior.numpy_component_factors(), [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]])
-    means, covs = prior.numpy_means(), prior.numpy_covariances()
+    np.testing.assert_array_equal(prior.component_factors.numpy(), [[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]])
+    means, covs = prior.means.numpy(), prior.covariances.numpy()
     z = rng.randn(30, 4).astype(np.float32) * 3
     joint = np.stack([_numpy_log_pdf(z, means[c], covs[c]) for c in range(6)], axis=1)
     np.testing.assert_allclose(prior.log_prob_components(torch.as_tensor(z)).numpy(), joint, rtol=1e-4, atol=1e-4)
     assert np.all(covs[:, :2, 2:] == 0)
     predicted = prior.predict_factors(torch.as_tensor(z)).numpy()
-    np.testing.assert_array_equal(predicted, prior.numpy_component_factors()[joint.argmax(1)])
+    np.testing.assert_array_equal(predicted, prior.component_factors.numpy()[joint.argmax(1)])
     np.testing.assert_array_equal(prior.predict(torch.as_tensor(z)).numpy(), joint.argmax(1))
     by_index = prior.log_prob(torch.as_tensor(z), torch.full((30,), 4))
     by_values = prior.log_prob(torch.as_tensor(z), torch.tensor([[1, 1]] * 30))

@@ -160,11 +160,15 @@ def test_relational_learner_alone_learns_a_fixed_mixture():
             out = model.relational_model(model.prior.sample(2000, start, gen), relation)
         return float((model.prior.predict(out) == table[relation, start]).float().mean())
 
+    # The residual ReL starts near the identity, which is right only where a clamped move stays put.
+    gen = torch.Generator().manual_seed(1)
+    start, relation = torch.randint(27, (2000,), generator=gen), torch.randint(5, (2000,), generator=gen)
+    stays = float((table[relation, start] == start).float().mean())
     before = accuracy()
     for _ in range(250):
         model.relational_step()
     after = accuracy()
-    assert before < 0.2 and after > 0.97, (before, after)
+    assert before < stays + 0.1 and after > 0.97, (stays, before, after)
     # the numpy view the metrics call gives the torch path's numbers
     from trainables.models.capabilities import relational_model_numpy
 
@@ -174,7 +178,8 @@ def test_relational_learner_alone_learns_a_fixed_mixture():
     numpy_out = relational_model_numpy(model, torch.device("cpu"))(z.numpy(), np.array([0, 1, 2, 3, 4]))
     assert isinstance(numpy_out, np.ndarray)
     np.testing.assert_array_equal(numpy_out, torch_out.numpy())
-    np.testing.assert_allclose(model.relational_model(z.numpy(), 2), model.relational_model(z.numpy(), np.full(5, 2)))
+    with torch.no_grad():
+        torch.testing.assert_close(model.relational_model(z, 2), model.relational_model(z, torch.full((5,), 2)))
 
 
 @pytest.mark.parametrize("name", ["absae", "betatcvae"])

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from trainables.errors import WeakdisError
 from trainables.models.parallel import average_gradients, broadcast_module, world_size
+from weakdis.seeds import derive_seed
 from weakdis.values import coerce
 
 STATE_FORMAT = "weakdis-model/1"
@@ -155,7 +156,7 @@ class WeakdisModel(nn.Module):
         g = self._generator
         if g is None or g.device.type != device.type or (device.index is not None and g.device.index != device.index):
             g = torch.Generator(device=device)
-            g.manual_seed(self.config.seed * 1_000_003 + 7)
+            g.manual_seed(derive_seed(self.config.seed, "model"))
             if self._pending_rng_state is not None:
                 g.set_state(self._pending_rng_state)
                 self._pending_rng_state = None

@@ -53,20 +53,7 @@ def check_coverage(
         )
 
 
-class _NumpyViews:
-    """numpy copies of a mixture's means, covariances and component factors (for the metrics)."""
-
-    def numpy_means(self) -> np.ndarray:
-        return self.means.detach().float().cpu().numpy()
-
-    def numpy_covariances(self) -> np.ndarray:
-        return self.covariances.detach().float().cpu().numpy()
-
-    def numpy_component_factors(self) -> np.ndarray:
-        return self.component_factors.detach().cpu().numpy()
-
-
-class GaussianMixturePrior(_NumpyViews, nn.Module):
+class GaussianMixturePrior(nn.Module):
     """Equal-weight Gaussian mixture, one component per row of ``component_factors [C, K]``."""
 
     def __init__(
@@ -223,7 +210,7 @@ def estimate_mixture(
     return means, covariances
 
 
-class ModularPrior(_NumpyViews, nn.Module):
+class ModularPrior(nn.Module):
     """M-AE's prior: code partition ``slices[k]`` follows ``priors[k]``, a mixture over factor k's values.
 
     The product of the per-factor equal-weight mixtures is itself an equal-weight mixture over all

@@ -234,21 +234,13 @@ class WeakAutoencoder(WeakdisModel):
         """``int64 [R, C]``: target component of each component under each relation (``depth`` steps)."""
         return relation_targets(self.spec, self.relations, depth)
 
-    def relational_model(self, z: Any, relation: Any) -> Any:
-        """ReL output for codes ``[n, D]`` and relation indices ``[n]`` (or one int).
-
-        Accepts torch tensors or numpy arrays and answers in the same kind.
-        """
-        is_numpy = isinstance(z, np.ndarray)
-        device = self.device
-        z_t = torch.as_tensor(z, dtype=torch.float32, device=device)
-        r_t = torch.as_tensor(relation, dtype=torch.int64, device=device)
-        if r_t.ndim == 0:
-            r_t = r_t.expand(z_t.shape[0])
-        if is_numpy:
-            with torch.no_grad():
-                return self._apply_rel(z_t, r_t).cpu().numpy()
-        return self._apply_rel(z_t, r_t)
+    def relational_model(self, z: Tensor, relation: Tensor | int) -> Tensor:
+        """ReL output for codes ``[n, D]`` and relation indices ``[n]`` (or one int); for numpy arrays
+        see :func:`trainables.models.capabilities.relational_model_numpy`."""
+        r = torch.as_tensor(relation, dtype=torch.int64, device=z.device)
+        if r.ndim == 0:
+            r = r.expand(z.shape[0])
+        return self._apply_rel(z, r)
 
     def _apply_rel(self, z: Tensor, relation: Tensor) -> Tensor:
         # fp32 always: bf16 would round codes to ~3 significant digits, coarser than a tight component.
