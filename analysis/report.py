@@ -19,6 +19,7 @@ import pandas as pd
 from analysis import plots, tables
 from analysis.pareto import DEFAULT_OBJECTIVES, hypervolume, pareto_front
 from analysis.results import PathLike, load_history, load_results
+from weakdis.errors import WeakdisError
 
 SWEEP_FILE = "sweep.yaml"
 FRONTIER_FILE = "frontier.csv"
@@ -212,15 +213,11 @@ def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = 
     results = load_results(run_dirs)
     history = load_history(run_dirs)
     if results.empty:
-        from trainables.errors import WeakdisError
-
         raise WeakdisError(f"{', '.join(map(str, run_dirs))}: the run holds no trials yet; "
                            "expected at least one trial started by `weakdis sweep`")
     say = log or (lambda message: None)
     out = Path(os.fspath(out_dir)).expanduser() if out_dir is not None else default_out_dir(run_dirs)
     if out.exists() and not out.is_dir():
-        from trainables.errors import WeakdisError
-
         raise WeakdisError(f"--out {out}: is a file; expected a directory to write the analysis into")
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
@@ -279,19 +276,11 @@ def _image_grids(results: pd.DataFrame, out: Path, formats: Sequence[str], per_m
     if not trials:
         missing.append("image grids: no completed trial has a checkpoint")
         return sections
-    try:
-        import trainables.images  # noqa: F401
-        import trainables.loop  # noqa: F401
-    except ImportError as error:
-        missing.append(f"image grids: the training package cannot draw them here ({error})")
-        return sections
-    from trainables.errors import WeakdisError
-
     for trial in trials:
         label = f"{trial['model']}_{trial['trial_id']}"
         try:
             loaded = plots.load_trial_for_images(str(trial["checkpoint"]))
-        except (WeakdisError, OSError, RuntimeError, ValueError, KeyError) as error:
+        except (WeakdisError, ImportError, OSError, RuntimeError, ValueError, KeyError) as error:
             missing.append(f"image grids of trial {trial['trial_id']}: cannot load its checkpoint "
                            f"{trial['checkpoint']} ({' '.join(str(error).split())})")
             continue
