@@ -55,7 +55,7 @@ class TrialConfig:
     rel_batch_size: int = 128
     rel_lr: float | None = None           # None = lr
     disc_lr: float | None = None          # None = lr
-    prior_refit_every: int = 0            # refit the mixture every N steps after warm-up (0 = fit once)
+    prior_refit_every: int = 50           # refit the mixture every N steps after warm-up (0 = fit once)
     dci_method: str = "fast"              # "fast" | "exact"
     relation_depth: int = 1               # depth of the relation_accuracy column
     compile: bool = False
