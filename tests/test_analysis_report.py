@@ -143,5 +143,5 @@ def test_report_reads_cleanly_in_a_browser(tmp_path):
     report = analyze(run, tmp_path / "out", images=False, formats=("png",)).report.read_text()
     assert "&lt;NA&gt;" not in report and "<NA>" not in report
     assert report.count("<div class='table-wrap'><table") == report.count("<table")
-    assert "<p class='note'>Every row: dataset dsprites:v2, seed 0, latent_dim 8, tau 200, alpha 0.5" in report
+    assert "<p class='note'>Every row: dataset dsprites:v2, seed 0, latent_dim 8, tau 200, alpha 0.5, lr 0.0001" in report
     assert "<nav class='toc'>Contents: <a href='#missing'>" in report and "<h2 id='frontier'>" in report

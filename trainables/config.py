@@ -37,7 +37,7 @@ class TrialConfig:
     beta: float = 1.0
     gamma: float = 1.0
     tau: int = 1000
-    alpha: float = 0.5
+    alpha: float = 0.0
     warmup_steps: int = 200               # AbsAE / M-AE: steps before the mixture prior is fitted
     eval_every: int = 1000
     eval_points: int = 2000
