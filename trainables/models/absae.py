@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from trainables.models.base import ModelConfig
 from trainables.models.networks import MLP
-from trainables.models.priors import GaussianMixturePrior, check_coverage
+from trainables.models.priors import GaussianMixturePrior, check_coverage, combination_indices
 from trainables.models.weak import WeakAutoencoder, WeakConfig, supervision_components
 
 
@@ -51,11 +51,7 @@ class AbsAE(WeakAutoencoder):
         )
 
     def _fit_prior_from(self, codes: Tensor, factors: Tensor) -> None:
-        sizes = self.spec.factor_sizes
-        component = factors[:, 0].clone()
-        for k in range(1, len(sizes)):
-            component = component * sizes[k] + factors[:, k]
-        self.prior.fit(codes, component)
+        self.prior.fit(codes, combination_indices(factors, self.spec.factor_sizes))
 
     def _predicted_factors(self, codes: Tensor) -> Tensor:
         return self.prior.component_factors[self.prior.predict(codes)]

@@ -33,6 +33,14 @@ def uniform_codes(n: int, dim: int, generator: torch.Generator, device: torch.de
     return torch.rand(n, dim, generator=generator, device=device) * 2.0 - 1.0
 
 
+def combination_indices(factors: Tensor, factor_sizes: Sequence[int]) -> Tensor:
+    """``[B]`` row-major index (last factor fastest) of each row of ``factors [B, K]``, on its device."""
+    index = torch.zeros_like(factors[:, 0])
+    for k, size in enumerate(factor_sizes):
+        index = index * size + factors[:, k]
+    return index
+
+
 def check_coverage(
     components: np.ndarray,
     component_factors: np.ndarray,
@@ -291,11 +299,7 @@ class ModularPrior(nn.Module):
 
     def predict(self, z: Tensor) -> Tensor:
         """``[B]`` row-major combination index of :meth:`predict_factors` (= argmax of the joint)."""
-        values = self.predict_factors(z)
-        index = torch.zeros_like(values[:, 0])
-        for k, size in enumerate(self.factor_sizes):
-            index = index * size + values[:, k]
-        return index
+        return combination_indices(self.predict_factors(z), self.factor_sizes)
 
     def sample_factors(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         device = self.component_factors.device

@@ -29,7 +29,7 @@ from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
 from trainables.models.networks import MLP, Decoder, Encoder
 from trainables.models.parallel import broadcast_module
-from trainables.models.priors import uniform_codes
+from trainables.models.priors import combination_indices, uniform_codes
 from trainables.models.relations import combination_index, parse_relation_ends, relation_targets, relations_for
 
 REL_LOSSES = ("log_density", "mse")
@@ -247,12 +247,10 @@ class WeakAutoencoder(WeakdisModel):
         # fp32 always: bf16 would round codes to ~3 significant digits, coarser than a tight component.
         onehot = F.one_hot(relation, len(self.relations)).to(torch.float32)
         z = z.float()
+        center, scale = (self.code_center, self.code_scale) if self.config.rel_standardize else (0.0, 1.0)
         with self.full_precision():
-            if self.config.rel_standardize:
-                step = self.relational_learner(torch.cat([(z - self.code_center) / self.code_scale, onehot], dim=1))
-                return (z if self.config.rel_residual else self.code_center) + step * self.code_scale
-            step = self.relational_learner(torch.cat([z, onehot], dim=1))
-            return z + step if self.config.rel_residual else step
+            step = self.relational_learner(torch.cat([(z - center) / scale, onehot], dim=1))
+            return (z if self.config.rel_residual else center) + step * scale
 
     def relational_step(self) -> Tensor:
         """``rel_steps`` ReL iterations on ``rel_batch_size`` tuples sampled from the fitted prior;
@@ -329,10 +327,7 @@ class WeakAutoencoder(WeakdisModel):
                              device=self.device)
         chosen = images[pick.to(images.device)].to(self.device).float() * scale
         values = factors[pick.to(factors.device)].to(self.device)
-        index = values[:, 0].clone()
-        for k, size in enumerate(self.spec.factor_sizes[1:], start=1):
-            index = index * size + values[:, k]
-        return chosen, index
+        return chosen, combination_indices(values, self.spec.factor_sizes)
 
     def _generator_loss(self, z: Tensor) -> Tensor:
         """Non-saturating generator loss ``-log d(z)``, summed over discriminators, mean over batch."""
