@@ -59,7 +59,8 @@ def test_round_trip_through_plain_data():
     assert again == config
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "dsprites-fig5.yaml", "shapes3d-fig5.yaml", "dsprites-table1.yaml"])
+@pytest.mark.parametrize("name", ["quickstart.yaml", "dsprites-fig5.yaml", "dsprites-fig5-cpu.yaml", "shapes3d-fig5.yaml",
+                                  "dsprites-table1.yaml"])
 def test_packaged_configs_are_valid(name):
     assert name in packaged_configs()
     config = read_config(name.removesuffix(".yaml"))
@@ -86,6 +87,17 @@ def test_paper_configs_shapes():
     assert table1.fixed["tau"] == 1000
     assert table1.datasets == ("dsprites:v2", "dsprites:v3", "dsprites:v4")
     assert "relation_accuracy" in table1.objectives
+
+
+def test_laptop_scale_figure5_config():
+    """The CPU reproduction: the same four families as the paper config, on 1-CPU trials."""
+    config = read_config("dsprites-fig5-cpu")
+    assert {f.model for f in config.models} == {"absae", "mae", "betavae", "factorvae"}
+    assert config.searcher.kind == "grid"
+    assert config.resources.cpus == 1 and config.resources.gpus == 0
+    assert config.fixed["device"] == "cpu" and config.fixed["tau"] == 1000
+    weak = {f.model: f for f in config.models if f.model in ("absae", "mae")}
+    assert all(f.fixed["warmup_steps"] < config.fixed["steps"] for f in weak.values())
 
 
 @pytest.mark.parametrize(
@@ -170,7 +182,7 @@ def test_load_from_file_errors(tmp_path):
 
 
 def test_read_config_unknown_packaged_name():
-    with pytest.raises(WeakdisError, match="one of the packaged configs: dsprites-fig5.yaml"):
+    with pytest.raises(WeakdisError, match="one of the packaged configs: dsprites-fig5-cpu.yaml, dsprites-fig5.yaml"):
         read_config("nonexistent-config")
 
 
