@@ -97,10 +97,11 @@ def udr_scores(representations: Mapping[Any, tuple[np.ndarray, np.ndarray | None
 
 
 def hyperparameter_groups(results: pd.DataFrame) -> pd.Series:
-    """Per trial, a key of its hyperparameters (every column but seeds, metrics and bookkeeping)."""
-    columns = [c for c in results.columns if c not in NOT_HYPERPARAMETERS]
-    keys = results[columns].astype(str).agg("|".join, axis=1) if columns else pd.Series("", index=results.index)
-    return pd.Series(keys.to_numpy(), index=results["trial_id"].to_numpy(), name="group")
+    """Per trial, a key of its hyperparameters (every column but seeds, metrics, losses and bookkeeping)."""
+    columns = [c for c in results.columns if c not in NOT_HYPERPARAMETERS and not str(c).startswith("loss_")]
+    keys = ["|".join(f"{column}={value}" for column, value in zip(columns, row))
+            for row in results[columns].itertuples(index=False)]
+    return pd.Series(keys, index=results["trial_id"].to_numpy(), name="group", dtype=object)
 
 
 def udr(source: str | os.PathLike | pd.DataFrame, *, representations: Mapping[Any, tuple] | None = None,
