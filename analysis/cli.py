@@ -56,12 +56,21 @@ def _report_udr(run_dirs: list[str], out_dir, formats: tuple[str, ...]) -> None:
 
     import pandas as pd
 
+    from weakdis.errors import WeakdisError
+
     results = pd.concat([load_results(run_dir) for run_dir in run_dirs], ignore_index=True)
+    if not {"status", "checkpoint", "dci"} <= set(results.columns):
+        print("udr: skipped (the results have no status, checkpoint or dci column)")
+        return
     finished = results[results["status"].isin(["finished", "stopped_early"]) & results["checkpoint"].notna()]
     if finished.empty or hyperparameter_groups(finished).value_counts().max() < 2:
         print("udr: skipped (no two finished trials share hyperparameters and differ only in seed)")
         return
-    scores = udr(finished)
+    try:
+        scores = udr(finished)
+    except (WeakdisError, OSError) as error:
+        print(f"missing: UDR ({error})", file=sys.stderr)
+        return
     table = finished[["trial_id", "model", "seed", "dci"]].merge(scores, on="trial_id")
     table["dci_rank"] = table["dci"].rank(ascending=False, method="min")
     table = table.sort_values("udr_rank")
