@@ -9,6 +9,7 @@ from analysis.plots import (MissingDataError, clustering_vs_alpha, image_grid_fi
                             save_figure, score_vs_beta, tradeoff_grid)
 from analysis.report import AnalysisOutput, analyze, frontier, hypervolumes
 from analysis.results import collect_results, load_history, load_results, write_results
+from analysis.udr import udr
 from analysis.tables import (clustering_table, disentanglement_table, paper_tables, relations_by_depth_table,
                              relations_by_version_table, to_latex, to_markdown, write_tables)
 
@@ -26,4 +27,6 @@ __all__ = [
     "relations_by_version_table", "to_latex", "to_markdown", "write_tables",
     # report
     "AnalysisOutput", "analyze", "frontier", "hypervolumes",
+    # unsupervised model selection
+    "udr",
 ]

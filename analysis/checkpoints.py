@@ -56,3 +56,29 @@ def read_trial_images(trial: str | os.PathLike | tuple[Any, Any, Any], *, recons
         relations=relation_grid(model, dataset, n=relation_images, seed=seed) if has_relations else None,
         relation_names=tuple(getattr(r, "name", str(r)) for r in model.relations) if has_relations else (),
     )
+
+
+def read_trial_codes(checkpoints: list[str | os.PathLike], *, num_points: int = 1000, seed: int = 0,
+                     device: str = "cpu") -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(posterior means or codes [n, D], log-variances [n, D] or None) of each trial on the same
+    ``num_points`` test images: those of the first trial's dataset, chosen with ``seed``."""
+    import torch
+
+    from trainables.loop import load_trial
+
+    images = None
+    out = []
+    for path in checkpoints:
+        _, model, dataset = load_trial(path, device=device)
+        if images is None:
+            test = dataset.splits["test"].cpu()
+            generator = torch.Generator().manual_seed(int(seed))
+            chosen = test[torch.randperm(len(test), generator=generator)[: min(num_points, len(test))]]
+            images = dataset.batch(chosen.to(dataset.images.device))
+        with torch.no_grad():
+            if hasattr(model, "posterior"):
+                mean, logvar = model.posterior(images.to(next(model.parameters()).device))
+                out.append((mean.float().cpu().numpy(), logvar.float().cpu().numpy()))
+            else:
+                out.append((model.encode(images).float().cpu().numpy(), None))
+    return out

@@ -407,3 +407,20 @@ FIGURE_NAMES: Mapping[str, str] = {
     "relations_vs_depth": "Figure 3: relation accuracy against depth",
     "progress": "Progress of the best trials",
 }
+
+
+def udr_vs_metric(results: pd.DataFrame, udr_frame: pd.DataFrame, metric: str = "dci") -> Any:
+    """UDR (Duan et al.) against a supervised metric, one point per trial, coloured by model."""
+    merged = results.merge(udr_frame[["trial_id", "udr"]], on="trial_id")
+    merged = _usable(merged, ["udr", metric], "UDR against " + metric)
+    with _rc():
+        fig = _figure(_width(4.0), 3.5)
+        ax = fig.add_subplot()
+        for index, model in enumerate(_models(merged)):
+            colour, marker = model_style(model, index)
+            part = merged[merged["model"] == model]
+            ax.scatter(part["udr"], part[metric], color=colour, marker=marker, label=model_label(model))
+        ax.set_xlabel("UDR (unsupervised)")
+        ax.set_ylabel(_label(metric))
+        ax.legend()
+    return fig

@@ -18,7 +18,7 @@ import yaml
 
 from trainables.config import TrialConfig, model_extra_types
 from weakdis.errors import WeakdisError
-from weakdis.registry import MODEL_NAMES, OBJECTIVE_NAMES
+from weakdis.registry import MODEL_NAMES, OBJECTIVE_NAMES, OPTIONAL_METRIC_NAMES
 from weakdis.values import coerce, field_types
 
 DIMENSION_KINDS = ("uniform", "loguniform", "int", "choice", "grid")
@@ -188,7 +188,7 @@ def _space_to_dict(space: Mapping[str, Dimension]) -> dict[str, Any]:
 
 TOP_LEVEL_KEYS = (
     "name", "dataset", "fixed", "models", "space", "objectives", "searcher", "scheduler", "num_samples",
-    "seeds", "budget", "resources", "storage", "failure", "checkpoint", "data_seed", "callbacks",
+    "seeds", "budget", "resources", "storage", "failure", "checkpoint", "data_seed", "callbacks", "metrics",
 )
 
 # `callbacks:` in a sweep config: Ray Tune's logger callbacks, name -> keyword arguments. The keys
@@ -238,6 +238,7 @@ def parse_sweep_config(data: Any, *, source: str = "sweep config", default_name:
     space = _space(root.get("space") or {}, source, "space")
     models = _models(root["models"], source)
     objectives = _objectives(root.get("objectives", DEFAULT_OBJECTIVES), source)
+    fixed = _with_optional_metrics(fixed, root.get("metrics"), objectives, source)
     searcher = _section(root.get("searcher"), SearcherConfig, source, "searcher")
     scheduler = _section(root.get("scheduler"), SchedulerConfig, source, "scheduler")
     budget = _section(root.get("budget"), BudgetConfig, source, "budget")
@@ -575,6 +576,26 @@ def _models(values: Any, source: str) -> tuple[ModelFamily, ...]:
             )
         )
     return tuple(families)
+
+
+def _with_optional_metrics(fixed: dict[str, Any], metrics: Any, objectives: Mapping[str, str],
+                           source: str) -> dict[str, Any]:
+    """``fixed`` with ``metrics`` set to the optional metric columns every trial computes: those the
+    top-level ``metrics:`` list names, those ``fixed.metrics`` names and the optional objectives."""
+    if metrics is None:
+        metrics = []
+    if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+        raise WeakdisError(f"{source}: metrics={metrics!r} is invalid; expected a list of optional metric "
+                           f"columns, e.g. [irs, jemmig]; one of {', '.join(OPTIONAL_METRIC_NAMES)}")
+    chosen = [name.strip() for name in str(fixed.get("metrics", "")).split(",") if name.strip()]
+    for name in metrics:
+        if name not in OPTIONAL_METRIC_NAMES:
+            raise WeakdisError(f"{source}: metrics lists {name!r}, which is not an optional metric column; "
+                               f"expected some of {', '.join(OPTIONAL_METRIC_NAMES)} (the others are always computed)")
+        chosen.append(name)
+    chosen += [name for name in objectives if name in OPTIONAL_METRIC_NAMES]
+    chosen = list(dict.fromkeys(chosen))
+    return {**fixed, "metrics": ",".join(chosen)} if chosen else fixed
 
 
 def _objectives(values: Any, source: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from weakdis.registry import (ALPHA_GRID, CAPABILITIES, DEPTH_GRID, METRIC_NAMES, METRICS, MODEL_NAMES, MODELS,
+from weakdis.registry import (ALPHA_GRID, CAPABILITIES, DEPTH_GRID, METRIC_NAMES, METRICS, OPTIONAL_METRIC_NAMES, MODEL_NAMES, MODELS,
                               clustering_column, relation_column)
 
 
@@ -73,7 +73,7 @@ def test_grid_columns_are_named_as_documented():
     assert relation_column(5, 0.9) == "relation_accuracy_d5_a0.9"
     assert relation_column(10, 0.0, "ratio") == "relation_accepted_ratio_d10_a0"
     assert ALPHA_GRID == (0.0, 0.1, 0.3, 0.5, 0.7, 0.9) and DEPTH_GRID == (1, 5, 10)
-    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID))
+    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13
 
 
 def _inputs_with_prior_and_relations():
@@ -103,7 +103,7 @@ def test_every_registered_metric_is_computed_stored_selectable_and_labelled():
     from search.schema import OBJECTIVE_METRICS
     from trainables.evaluation import METRIC_KEYS, compute_columns
 
-    values = compute_columns(_inputs_with_prior_and_relations(), "absae")
+    values = compute_columns(_inputs_with_prior_and_relations(), "absae", OPTIONAL_METRIC_NAMES)
     assert set(values) == set(METRIC_KEYS) == set(METRIC_NAMES)
     for column in METRICS:
         if column.name != "recon_error":   # needs a model: test_loop_evaluation checks it
@@ -135,7 +135,8 @@ def test_a_model_without_the_capability_reports_nan_for_its_columns():
 
     values = compute_columns(_inputs_with_prior_and_relations(), "betavae")
     for column in METRICS:
-        assert math.isnan(values[column.name]) == (column.requires is not None or column.name == "recon_error")
+        assert math.isnan(values[column.name]) == (column.requires is not None or column.name == "recon_error"
+                                                   or not column.default)   # optional: not asked for here
 
 
 def test_result_dtypes_follow_the_registry(tmp_path):

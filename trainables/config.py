@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from weakdis.errors import WeakdisError
-from weakdis.registry import MODEL_NAMES
+from weakdis.registry import MODEL_NAMES, OPTIONAL_METRIC_NAMES
 from weakdis.values import coerce, field_types, parse_bool
 
 PRECISIONS = ("fp32", "bf16")
@@ -62,6 +62,7 @@ class TrialConfig:
     checkpoint_every: int = 0             # 0 = checkpoint at every evaluation
     log_every: int = 100                  # steps between divergence checks (a host sync each)
     tau_sampling: str = "uniform"         # "uniform" | "stratified" (one labelled sample per component first)
+    metrics: str = ""                     # comma-separated optional metric columns to compute too (e.g. "irs,jemmig")
     extra: dict[str, Any] = field(default_factory=dict)   # a model's own extras
 
     @classmethod
@@ -134,6 +135,15 @@ class TrialConfig:
             fail("data_seed", "an integer >= 0 or null")
         if self.tau_sampling not in TAU_SAMPLINGS:
             fail("tau_sampling", "one of " + ", ".join(TAU_SAMPLINGS))
+        unknown = [name for name in self.selected_metrics if name not in OPTIONAL_METRIC_NAMES]
+        if unknown:
+            raise WeakdisError(f"{source}: metrics={self.metrics!r} names {unknown[0]!r}, which is not an optional "
+                               f"metric column; expected a comma-separated list of {', '.join(OPTIONAL_METRIC_NAMES)}")
+
+    @property
+    def selected_metrics(self) -> tuple[str, ...]:
+        """The optional metric columns ``metrics`` lists (computed besides the default ones)."""
+        return tuple(name.strip() for name in self.metrics.split(",") if name.strip())
 
 
 def model_extra_types(model: str) -> dict[str, Any]:

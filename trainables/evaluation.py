@@ -104,7 +104,7 @@ def evaluate(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[str
     was_training = model.training
     model.eval()
     try:
-        return compute_columns(evaluation_inputs(model, dataset, cfg), cfg.model)
+        return compute_columns(evaluation_inputs(model, dataset, cfg), cfg.model, cfg.selected_metrics)
     finally:
         model.train(was_training)
 
@@ -142,12 +142,15 @@ def _as_numpy(values: Any) -> np.ndarray:
     return values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
-def compute_columns(inputs: EvaluationInputs, model: str) -> dict[str, float]:
-    """Call each computation of the registry that applies to ``model``; NaN for the others."""
+def compute_columns(inputs: EvaluationInputs, model: str, metrics: tuple[str, ...] = ()) -> dict[str, float]:
+    """Call each computation of the registry that applies to ``model``; NaN for the others. Columns
+    registered with ``default=False`` are computed only when ``metrics`` names them."""
     entry = model_entry(model)
     out = {name: math.nan for name in METRIC_KEYS}
     by_computation: dict[str, list[str]] = {}
     for column in METRICS:
+        if not column.default and column.name not in metrics:
+            continue
         if column.requires is None or entry.has(column.requires):
             by_computation.setdefault(column.computed_by, []).append(column.name)
     for path, columns in by_computation.items():

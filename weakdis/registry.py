@@ -55,6 +55,9 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("betavae", "trainables.models.betavae:BetaVAE", "β-VAE", "#0072B2", "s"),
     ModelEntry("factorvae", "trainables.models.factorvae:FactorVAE", "FactorVAE", "#009E73", "^"),
     ModelEntry("betatcvae", "trainables.models.betatcvae:BetaTCVAE", "β-TCVAE", "#E69F00", "v"),
+    ModelEntry("dipvae1", "trainables.models.dipvae1:DIPVAE1", "DIP-VAE-I", "#56B4E9", "P"),
+    ModelEntry("dipvae2", "trainables.models.dipvae2:DIPVAE2", "DIP-VAE-II", "#F0E442", "X"),
+    ModelEntry("annealedvae", "trainables.models.annealedvae:AnnealedVAE", "AnnealedVAE", "#000000", "h"),
 )
 MODEL_NAMES: tuple[str, ...] = tuple(entry.name for entry in MODELS)
 
@@ -97,6 +100,8 @@ class MetricColumn:
     objective: bool = True           # may be a sweep objective
     progress: bool = False           # shown in the sweep's progress table
     placement: str = "appended"
+    default: bool = True             # computed at every evaluation; False: only when a trial lists it
+                                     # in ``metrics`` (expensive columns, e.g. the metrics review's)
 
     def __post_init__(self) -> None:
         if self.direction not in ("max", "min"):
@@ -168,10 +173,24 @@ METRICS: tuple[MetricColumn, ...] = (
                          _COLUMNS + "relation_grid_columns", RELATIONAL_LEARNER),
         )
     ),
+    # The twelve metrics of the metrics review (analysis.metrics.review), computed only when a trial
+    # or sweep lists them in ``metrics`` (they cost seconds each). mig / sap are the review's variants
+    # of the columns above, hence the prefix.
+    *(
+        MetricColumn(column, label, "max", f"analysis.metrics.review:{column}_column", default=False)
+        for column, label in (
+            ("z_diff", "Z-diff"), ("z_min_var", "Z-min variance"), ("z_max_var", "Z-max variance"), ("irs", "IRS"),
+            ("dci_lasso", "DCI Lasso (mean of D, C, I)"), ("dci_random_forest", "DCI random forest (mean of D, C, I)"),
+            ("explicitness", "explicitness (review)"), ("review_sap", "SAP (review variant)"),
+            ("review_mig", "MIG (review variant)"), ("mig_sup", "MIG-sup"), ("jemmig", "JEMMIG (normalised)"),
+            ("modularity", "modularity (review)"), ("dcimig", "DCIMIG"),
+        )
+    ),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS)
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS if column.objective)
 PROGRESS_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS if column.progress)
+OPTIONAL_METRIC_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS if not column.default)
 
 
 def metric(name: str) -> MetricColumn:
