@@ -73,7 +73,7 @@ def test_grid_columns_are_named_as_documented():
     assert relation_column(5, 0.9) == "relation_accuracy_d5_a0.9"
     assert relation_column(10, 0.0, "ratio") == "relation_accepted_ratio_d10_a0"
     assert ALPHA_GRID == (0.0, 0.1, 0.3, 0.5, 0.7, 0.9) and DEPTH_GRID == (1, 5, 10)
-    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13
+    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13 + 2  # + the review's 13, the linear-probe pair
 
 
 def _inputs_with_prior_and_relations():
@@ -94,7 +94,10 @@ def _inputs_with_prior_and_relations():
 
     return EvaluationInputs(representation=factors_of[components].astype(float), factors=factors_of[components],
                             codes=codes, seed=0, prior=prior, relational_model=relational_model,
-                            relation_targets=targets, alpha=0.1, relation_depth=5, relation_samples=100)
+                            relation_targets=targets, alpha=0.1, relation_depth=5, relation_samples=100,
+                            probe={"codes_train": codes[:100], "content_train": codes[:100, :1],
+                                   "labels_train": components[:100], "codes_test": codes[100:],
+                                   "content_test": codes[100:, :1], "labels_test": components[100:]})
 
 
 def test_every_registered_metric_is_computed_stored_selectable_and_labelled():

@@ -38,7 +38,8 @@ def test_every_model_handles_one_and_three_channels(name, spec, channels):
     model = build_model(trial_config(name, latent_dim=4), stand_in_dataset(spec, channels))
     x = torch.rand(2, channels, 64, 64)
     k = len(spec.factor_sizes)
-    code_dim = 4 * k if name == "mae" else 4
+    # the explicit models' code is (z, y): latent_dim + factor_dim (default 1)
+    code_dim = 4 * k if name == "mae" else 5 if name in ("simvae", "cyclevae", "predvae", "splitvae") else 4
     assert model.encode(x).shape == (2, code_dim)
     assert model.decode(torch.zeros(2, code_dim)).shape == (2, channels, 64, 64)
     with torch.no_grad():

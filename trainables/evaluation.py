@@ -135,7 +135,29 @@ def evaluation_inputs(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) ->
         alpha=cfg.alpha,
         relation_depth=cfg.relation_depth,
         relation_samples=cfg.eval_points,
+        probe=probe_inputs(model, dataset, cfg),
     )
+
+
+@torch.no_grad()
+def probe_inputs(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) -> dict[str, np.ndarray] | None:
+    """Codes and class labels of ``eval_points`` seeded training-split and test-split images, for the
+    linear probe; None for datasets without a class label."""
+    labels = getattr(dataset, "class_labels", None)
+    if labels is None:
+        return None
+    out = {}
+    for part, split in (("train", "train"), ("test", "test")):
+        indices = evaluation_indices(dataset.splits[split], cfg.eval_points, cfg.seed, f"evaluation/probe-{split}")
+        codes, content = [], []
+        for start in range(0, len(indices), EVAL_BATCH):
+            rep = model.representation(dataset.batch(indices[start:start + EVAL_BATCH]))
+            codes.append(rep["codes"].float().cpu())
+            content.append(rep.get("content", rep["codes"]).float().cpu())
+        out[f"codes_{part}"] = torch.cat(codes).numpy()
+        out[f"content_{part}"] = torch.cat(content).numpy()
+        out[f"labels_{part}"] = labels[indices].cpu().numpy()
+    return out
 
 
 def _as_numpy(values: Any) -> np.ndarray:

@@ -356,7 +356,10 @@ def _resume(run: _Run, resume_from: str | os.PathLike) -> None:
 def _train_step(run: _Run) -> None:
     """One optimisation step on a batch drawn (and noised) on the device."""
     indices = run.dataset.sample_indices("train", run.cfg.batch_size, run.generators["batch"])
-    batch = run.dataset.batch(indices, noise=run.noise, generator=run.generators["noise"])
+    # Models that need more than images (pairs, factor labels) draw their own batch from the indices.
+    make_batch = getattr(run.model, "training_batch", None)
+    batch = (make_batch(run.dataset, indices, run.generators["noise"]) if make_batch is not None
+             else run.dataset.batch(indices, noise=run.noise, generator=run.generators["noise"]))
     run.tracker.add(run.step, run.model.train_step(batch, run.step))
     run.step += 1
 

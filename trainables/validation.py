@@ -43,12 +43,13 @@ def check_finite_numbers(values: dict[str, Any], source: str = "trial config") -
 
 def check_dataset_version(name: str, source: str = "trial config"):
     """The VersionSpec of ``dataset:version`` from the registry; a one-line error naming the known ones."""
+    from trainables.data.digits import DIGIT_VERSIONS
     from trainables.data.versions import VERSIONS
 
-    spec = VERSIONS.get(str(name).strip())
+    spec = VERSIONS.get(str(name).strip()) or DIGIT_VERSIONS.get(str(name).strip())
     if spec is None:
         raise WeakdisError(f"{source}: dataset={name!r} is not a known dataset version; expected one of "
-                           f"{', '.join(VERSIONS)}")
+                           f"{', '.join([*VERSIONS, *DIGIT_VERSIONS])}")
     return spec
 
 
@@ -56,6 +57,11 @@ def version_rows(cfg: TrialConfig, source: str = "trial config") -> int:
     """How many images of ``cfg.dataset`` the trial loads: the generated subset's size, or the number
     of the version's rows in ``cfg.data_path`` (whose labels are read, not its images)."""
     spec = check_dataset_version(cfg.dataset, source)
+    if spec.dataset in ("rotdigits", "colordigits"):
+        from trainables.data.digits import mnist_digits, sklearn_digits
+
+        rows = len((sklearn_digits if cfg.data_path is None else mnist_digits)(cfg.data_path or 28)[1])
+        return rows if cfg.data_images is None else min(rows, int(cfg.data_images))
     if cfg.data_path is None:
         rows = _official_row_count(spec.name)
         return rows if cfg.data_images is None else min(rows, int(cfg.data_images))

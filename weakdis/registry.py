@@ -58,6 +58,10 @@ MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("dipvae1", "trainables.models.dipvae1:DIPVAE1", "DIP-VAE-I", "#56B4E9", "P"),
     ModelEntry("dipvae2", "trainables.models.dipvae2:DIPVAE2", "DIP-VAE-II", "#F0E442", "X"),
     ModelEntry("annealedvae", "trainables.models.annealedvae:AnnealedVAE", "AnnealedVAE", "#000000", "h"),
+    ModelEntry("simvae", "trainables.models.simvae:SimVAE", "VAE + similarity", "#44AA99", "<"),
+    ModelEntry("cyclevae", "trainables.models.cyclevae:CycleVAE", "VAE + forward cycle", "#882255", ">"),
+    ModelEntry("predvae", "trainables.models.predvae:PredVAE", "Predictor VAE", "#DDCC77", "p"),
+    ModelEntry("splitvae", "trainables.models.splitvae:SplitVAE", "VAE (z, y)", "#999999", "*"),
 )
 MODEL_NAMES: tuple[str, ...] = tuple(entry.name for entry in MODELS)
 
@@ -186,6 +190,10 @@ METRICS: tuple[MetricColumn, ...] = (
             ("modularity", "modularity (review)"), ("dcimig", "DCIMIG"),
         )
     ),
+    MetricColumn("linear_probe_accuracy", "linear-probe accuracy (class from z)", "max",
+                 "analysis.metrics.probe:linear_probe_columns"),
+    MetricColumn("linear_probe_accuracy_full", "linear-probe accuracy (class from the whole code)", "max",
+                 "analysis.metrics.probe:linear_probe_columns"),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS)
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS if column.objective)

@@ -18,6 +18,7 @@ from analysis.metrics.information import (
 from analysis.metrics.intervention import beta_vae_score, factor_vae_score
 from analysis.metrics.mig import mig
 from analysis.metrics.modularity import modularity_explicitness
+from analysis.metrics.probe import linear_probe_accuracy
 from analysis.metrics.sampling import sample_representations
 from analysis.metrics.sap import sap
 from analysis.metrics.weak import (
@@ -50,6 +51,7 @@ __all__ = [
     "disentanglement_score",
     "factor_vae_score",
     "histogram_discretize",
+    "linear_probe_accuracy",
     "mig",
     "modularity_explicitness",
     "relation_accuracy",

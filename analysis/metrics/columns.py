@@ -47,6 +47,9 @@ class EvaluationInputs:
     alpha: float = 0.0
     relation_depth: int = 1
     relation_samples: int = 1000
+    # Datasets with a class label: {"codes_train", "content_train", "labels_train", and the same for
+    # "_test"}, codes of training-split and test-split images (content: the z part of a factored code).
+    probe: dict[str, np.ndarray] | None = None
 
     def split(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(first two thirds, rest) of ``values``, or None when either part would be too small."""

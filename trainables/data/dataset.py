@@ -87,8 +87,9 @@ class WeakDataset:
         seed: int = 0,
         source: str | os.PathLike | None = None,
     ) -> None:
-        if images.dtype != torch.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != (spec.num_channels, 64, 64):
-            raise ValueError(f"images must be uint8 [N, {spec.num_channels}, 64, 64], got {images.dtype} {tuple(images.shape)}")
+        size = getattr(spec, "image_size", 64)
+        if images.dtype != torch.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != (spec.num_channels, size, size):
+            raise ValueError(f"images must be uint8 [N, {spec.num_channels}, {size}, {size}], got {images.dtype} {tuple(images.shape)}")
         self.spec = spec
         self.source = None if source is None else Path(source)
         self.seed = int(seed)
@@ -106,6 +107,7 @@ class WeakDataset:
         self._combination_counts = counts
         self._combination_starts = np.cumsum(counts) - counts
         self._stand_in: np.ndarray | None = None
+        self._pair_groups: tuple | None = None
 
     # ------------------------------------------------------------------ basics
 
@@ -202,7 +204,7 @@ class WeakDataset:
         if generator is not None and generator.device.type != x.device.type:
             raise WeakdisError(f"the noise generator is on {generator.device}; expected one on {x.device}")
         def dropout() -> torch.Tensor:
-            return x * (torch.rand((x.shape[0], 1, 64, 64), generator=generator, device=x.device) >= noise.p)
+            return x * (torch.rand((x.shape[0], 1, *x.shape[2:]), generator=generator, device=x.device) >= noise.p)
 
         def jitter() -> torch.Tensor:
             foreground = (x > 0).any(dim=1, keepdim=True)
@@ -217,6 +219,36 @@ class WeakDataset:
         shares = torch.tensor(MIXED_NOISE_SHARES, device=x.device)
         kind = torch.multinomial(shares, x.shape[0], replacement=True, generator=generator).view(-1, 1, 1, 1)
         return torch.where(kind == 0, x, torch.where(kind == 1, jittered, dropped))
+
+    def paired_batch(self, indices: torch.Tensor, factor: str | None = None,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, x') float: each image and one that shares every file factor but ``factor`` (a name of
+        the file layout; None = ``orientation``, e.g. Shapes3D views), drawn at random among those
+        present; an image with no such partner in the file is paired with itself."""
+        factor = factor or "orientation"
+        names = [f.name for f in self.spec.layout.factors]
+        if factor not in names:
+            raise WeakdisError(f"pair_factor={factor!r} is invalid for {self.spec.name}; expected one of {', '.join(names)}")
+        column = names.index(factor)
+        if self._pair_groups is None or self._pair_groups[0] != column:
+            classes = self.all_factors.cpu().numpy()
+            others = np.delete(classes, column, axis=1)
+            _, group = np.unique(others, axis=0, return_inverse=True)
+            group = group.reshape(-1)
+            order = np.argsort(group, kind="stable")
+            counts = np.bincount(group)
+            self._pair_groups = (column, group, order, counts, np.cumsum(counts) - counts)
+        _, group, order, counts, starts = self._pair_groups
+        rows = indices.cpu().numpy()
+        g = group[rows]
+        uniform = torch.rand(len(rows), generator=generator, device=generator.device if generator else "cpu")
+        offsets = np.floor(uniform.cpu().numpy() * counts[g]).astype(np.int64)
+        partners = torch.as_tensor(order[starts[g] + offsets], device=self.device)
+        return self.batch(indices), self.batch(partners)
+
+    def predictor_labels(self, indices: torch.Tensor) -> torch.Tensor:
+        """int64 [B, K]: labels for a factor predictor, the relevant-factor values."""
+        return self.factors[indices.to(self.device)]
 
     # ------------------------------------------------------------------ ground truth for the metrics
 
@@ -282,6 +314,12 @@ def load_dataset(
     target = resolve_device(device)
     if max_images is not None and int(max_images) < 1:
         raise WeakdisError(f"max_images={max_images!r} is invalid; expected an integer >= 1 or None")
+    if getattr(spec, "image_size", 64) != 64:
+        from trainables.data.digits import load_digits_dataset
+
+        return load_digits_dataset(spec, path, device=target, seed=seed,
+                                   max_images=max_images if max_images is not None else generate_images,
+                                   data_seed=data_seed)
     if path is None:
         from trainables.data.generate import cached_file
 

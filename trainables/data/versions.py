@@ -141,9 +141,11 @@ VERSIONS: dict[str, VersionSpec] = {
 
 def get_version(name: str) -> VersionSpec:
     """The VersionSpec of ``dataset:version``; WeakdisError naming the known versions otherwise."""
+    from trainables.data.digits import DIGIT_VERSIONS   # imports trainables.data.dataset
+
     try:
-        return VERSIONS[str(name).strip()]
+        return {**VERSIONS, **DIGIT_VERSIONS}[str(name).strip()]
     except KeyError:
         raise WeakdisError(
-            f"unknown dataset version {name!r}; expected one of {', '.join(VERSIONS)}"
+            f"unknown dataset version {name!r}; expected one of {', '.join([*VERSIONS, *DIGIT_VERSIONS])}"
         ) from None
