@@ -45,6 +45,7 @@ class DigitsSpec(VersionSpec):
     image_size: int = DIGIT_SIZE
     predictor_classes: tuple[int, ...] = ()    # classes of each predictor label head
     pair_factor: str = ""
+    factor_dim: int = 1                        # the explicit models' default size of y
 
     @property
     def layout(self):
@@ -70,7 +71,7 @@ DIGIT_VERSIONS: dict[str, DigitsSpec] = {
         (_identity_factor("digit", 0, 10), *(_identity_factor(c, i + 1, COLOUR_LEVELS)
                                                for i, c in enumerate(("red", "green", "blue")))),
         description="digit 10 x colour (4 levels per channel); class-biased colours in train, uniform in test",
-        channels=3, predictor_classes=(COLOUR_LEVELS,) * 3, pair_factor="colour"),
+        channels=3, predictor_classes=(COLOUR_LEVELS,) * 3, pair_factor="colour", factor_dim=3),
 }
 DIGIT_DATASETS = tuple(spec.dataset for spec in DIGIT_VERSIONS.values())
 

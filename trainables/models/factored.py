@@ -117,8 +117,14 @@ def build_networks(architecture: str, num_channels: int, image_size: int, code_d
 class FactoredConfig(VAEConfig):
     """``latent_dim`` is the size of z; ``factor_dim`` that of y."""
 
-    factor_dim: int = 1
+    factor_dim: int = 1               # unset: the dataset's (rotdigits 1: rotation; colordigits 3: RGB)
     architecture: str = "auto"
+
+    @classmethod
+    def defaults_from_dataset(cls, dataset: Any, values: dict[str, Any], extras: Any) -> dict[str, Any]:
+        if "factor_dim" in extras or dataset is None:
+            return {}
+        return {"factor_dim": int(getattr(dataset.spec, "factor_dim", 1))}
 
     def validate(self, model_name: str = "model") -> None:
         super().validate(model_name)
