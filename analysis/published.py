@@ -81,3 +81,16 @@ RELATIONS: dict[tuple[float, int], dict[str, tuple[float, float]]] = {
 }
 
 DATASET_FAMILIES = ("dsprites", "shapes3d")
+
+
+# Explicit-disentanglement paper (Hejna et al.), Table 1: linear-probe accuracy of the digit class from
+# the frozen encoder's z; None where the paper reports none. (label, weakdis model, beta) -> {dataset: accuracy}.
+# weakdis runs the VAE / beta-VAE rows as splitvae (the same (z, y) networks, no explicit loss).
+LINEAR_PROBE: tuple[tuple[str, str, float, dict[str, float | None]], ...] = (
+    ("VAE", "splitvae", 1.0, {"rotdigits": 0.38, "colordigits": 0.4868}),
+    ("β-VAE (β = 2)", "splitvae", 2.0, {"rotdigits": 0.40, "colordigits": 0.5720}),
+    ("Predictor VAE", "predvae", 1.0, {"rotdigits": 0.58, "colordigits": 0.5929}),
+    ("VAE + Similarity Loss", "simvae", 1.0, {"rotdigits": 0.82, "colordigits": None}),
+    ("VAE + Forward Cycle Loss", "cyclevae", 1.0, {"rotdigits": 0.84, "colordigits": None}),
+)
+LINEAR_PROBE_DATASETS = ("rotdigits", "colordigits")

@@ -270,6 +270,26 @@ def relations_by_depth_table(results: pd.DataFrame, published_rows: bool = True)
                        published.RELATIONS, published_rows)
 
 
+def linear_probe_table(results: pd.DataFrame, published_rows: bool = True) -> pd.DataFrame:
+    """Explicit-disentanglement Table 1: per paper row (model and beta), the seed mean of
+    ``linear_probe_accuracy`` on each digits dataset beside the published accuracy."""
+    frame = _with_family(results)
+    rows = []
+    for label, model, beta, paper in published.LINEAR_PROBE:
+        row: dict[str, object] = {"method": label, "model": model}
+        for family in published.LINEAR_PROBE_DATASETS:
+            match = frame[(frame["model"] == model) & (frame["family"] == family)] if "model" in frame else frame[:0]
+            if len(match) and "beta" in match.columns:
+                match = match[np.isclose(match["beta"].astype(float), beta)]
+            values = match["linear_probe_accuracy"].dropna() if "linear_probe_accuracy" in match.columns else []
+            row[f"{family} (run)"] = float(np.mean(values)) if len(values) else math.nan
+            row[f"{family} seeds"] = int(len(values))
+            if published_rows:
+                row[f"{family} (paper)"] = math.nan if paper[family] is None else paper[family]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 TABLES = {
     "table1_disentanglement": ("Table 1: disentanglement scores (relational Table 1, modular Table 2)",
                                disentanglement_table),
@@ -279,6 +299,8 @@ TABLES = {
                           "(relational Table 4)", clustering_table),
     "table5_relations_by_depth": ("Table 5: ReL relation accuracy by alpha and depth (relational Table 5)",
                                   relations_by_depth_table),
+    "explicit_table1_linear_probe": ("Linear-probe accuracy of the digit class from z (explicit-disentanglement "
+                                     "Table 1)", linear_probe_table),
 }
 
 

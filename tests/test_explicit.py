@@ -241,3 +241,29 @@ def test_simvae_learns_and_puts_rotation_in_y(rot):
     angle = rot.style[rot.splits["test"][:256]].numpy()
     y_corr = abs(np.corrcoef(codes[:, 10], angle)[0, 1])
     assert y_corr > 0.5
+    from trainables.images import factor_interpolation_grid
+
+    grid = factor_interpolation_grid(model, rot, n=3, steps=6, seed=0)
+    assert grid.shape == (3 * 30 + 2, 8 * 30 + 2, 3) and grid.dtype == np.uint8
+    first, last = grid[2:30, 32:60], grid[2:30, 6 * 30 + 2:6 * 30 + 30]    # decoded at y(x) and at y(x')
+    assert np.abs(first.astype(int) - last.astype(int)).mean() > 3
+
+
+def test_linear_probe_table_puts_the_run_beside_table1():
+    import pandas as pd
+
+    from analysis.tables import linear_probe_table
+
+    results = pd.DataFrame({
+        "model": ["splitvae", "splitvae", "splitvae", "simvae", "predvae"],
+        "dataset": ["rotdigits:v1", "rotdigits:v1", "rotdigits:v1", "rotdigits:v1", "colordigits:v1"],
+        "beta": [1.0, 1.0, 2.0, 1.0, 1.0], "status": ["finished"] * 5,
+        "linear_probe_accuracy": [0.5, 0.7, 0.4, 0.9, 0.55],
+    })
+    table = linear_probe_table(results).set_index("method")
+    assert table.loc["VAE", "rotdigits (run)"] == pytest.approx(0.6) and table.loc["VAE", "rotdigits seeds"] == 2
+    assert table.loc["β-VAE (β = 2)", "rotdigits (run)"] == pytest.approx(0.4)
+    assert table.loc["VAE + Similarity Loss", "rotdigits (paper)"] == 0.82
+    assert table.loc["Predictor VAE", "colordigits (run)"] == pytest.approx(0.55)
+    assert math.isnan(table.loc["VAE + Forward Cycle Loss", "rotdigits (run)"])
+    assert math.isnan(table.loc["VAE + Similarity Loss", "colordigits (paper)"])

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 PROGRESS_KEYS = PROGRESS_NAMES   # weakdis.registry: the columns marked progress=True
 # What a `weakdis train` output directory holds; any of them marks an earlier run.
 RUN_FILES = ("history.csv", "metrics.json", "checkpoint", "checkpoint.previous", "reconstructions.png",
-             "prior_means.png", "relations.png", "tensorboard")
+             "prior_means.png", "relations.png", "tensorboard", "factor_interpolation.png")
 
 PACKAGED_TRAIN_CONFIGS = "train"      # configs/train/*.yaml, shipped as search.configs data
 
@@ -259,6 +259,11 @@ def write_image_grids(model: Any, dataset: Any, out_dir: Path, seed: int) -> lis
         written.append(save_png(prior_means_grid(model), out_dir / "prior_means.png"))
     if isinstance(model, HasRelationalLearner) and model.relations:
         written.append(save_png(relation_grid(model, dataset, n=4, seed=seed), out_dir / "relations.png"))
+    if hasattr(model, "code_dim") and hasattr(dataset, "paired_batch") and hasattr(model.config, "factor_dim"):
+        from trainables.images import factor_interpolation_grid
+
+        written.append(save_png(factor_interpolation_grid(model, dataset, n=4, seed=seed),
+                                out_dir / "factor_interpolation.png"))
     return written
 
 
