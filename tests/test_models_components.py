@@ -80,7 +80,8 @@ def test_config_mapping_from_trial_config():
     ds = stand_in_dataset()
     ds.splits = {"train": np.arange(700), "val": np.arange(100), "test": np.arange(200)}
     assert BetaTCVAEConfig.from_trial_config(trial_config("betatcvae"), ds).dataset_size == 700
-    assert set(MODEL_CLASSES) == {"absae", "mae", "betavae", "factorvae", "betatcvae", "simvae", "cyclevae", "predvae", "splitvae"}
+    assert set(MODEL_CLASSES) == {"absae", "mae", "betavae", "factorvae", "betatcvae", "dipvae1", "dipvae2",
+                                  "annealedvae", "simvae", "cyclevae", "predvae", "splitvae"}
 
 
 def test_config_errors_name_key_and_value():
