@@ -33,7 +33,7 @@ def test_misspelt_key_is_one_line_naming_the_key(tmp_path):
     assert run.stderr.strip() == (
         f"weakdis: error: {path}: unknown key 'sercher' in the top level (did you mean 'searcher'?); allowed keys: "
         "name, dataset, fixed, models, space, objectives, searcher, scheduler, num_samples, seeds, budget, "
-        "resources, storage, failure, checkpoint, data_seed, callbacks"
+        "resources, storage, failure, checkpoint, data_seed, callbacks, metrics"
     )
     assert not (tmp_path / "runs").exists()
 
