@@ -65,7 +65,9 @@ def test_analyze_writes_frontier_figures_tables_and_report(tmp_path):
     assert set(output.figures) == {"tradeoff", "dci_vs_beta", "clustering_vs_alpha", "relations_vs_depth", "progress"}
     for paths in output.figures.values():
         assert sorted(path.suffix for path in paths) == [".pdf", ".png"] and all(path.stat().st_size for path in paths)
-    assert len(list((out / "tables").iterdir())) == 12
+    from analysis.tables import TABLES
+    assert sorted(path.name for path in (out / "tables").iterdir()) == sorted(
+        f"{name}.{suffix}" for name in TABLES for suffix in ("csv", "md", "tex"))
     report = (out / "report.html").read_text()
     assert report.count("src='data:image/png;base64,") == 5
     assert "<pre>name: quick\nobjectives:" in report  # the sweep's configuration
