@@ -129,3 +129,21 @@ def test_generate_writes_the_release_layout(tmp_path, capsys):
     assert len(data) == 1797 + 540 and data.spec.factor_sizes == (13,)
     with pytest.raises(WeakdisError, match="exists and is not an empty directory"):
         generate_hwf(out)
+
+
+def test_hwf_columns_of_tables_4_and_5_beside_the_paper():
+    import pandas as pd
+
+    from analysis.tables import clustering_table, relations_by_depth_table
+    from weakdis.registry import clustering_column, relation_column
+
+    row = {"trial_id": "absae-hwf", "status": "finished", "model": "absae", "dataset": "hwf:v1", "tau": 10,
+           "relation_depth": 1, "alpha": 0.0, clustering_column(0.0): 0.93, clustering_column(0.0, "ratio"): 1.0,
+           relation_column(5, 0.0): 0.96, relation_column(5, 0.0, "ratio"): 1.0}
+    table4 = clustering_table(pd.DataFrame([row]))
+    cell = table4[(table4["alpha"] == 0.0) & (table4["tau"] == 10)].iloc[0]
+    assert cell["hwf ACC"] == 0.93 and cell["hwf ACC (paper)"] == 0.917 and cell["hwf AR (paper)"] == 1.0
+    table5 = relations_by_depth_table(pd.DataFrame([row]))
+    cell = table5[(table5["alpha"] == 0.0) & (table5["relation_depth"] == 5)].iloc[0]
+    assert cell["hwf ACC"] == 0.96 and cell["hwf ACC (paper)"] == 0.9939
+    assert table5[table5["relation_depth"] == 10]["hwf ACC (paper)"].tolist()[0] == 0.9909
