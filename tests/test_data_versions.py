@@ -20,6 +20,8 @@ EXPECTED = {
     "shapes3d:v5": ((10, 10, 10, 4, 3), 480000),
     "dsprites:full": ((1, 3, 6, 40, 32, 32), 737280),
     "shapes3d:full": ((10, 10, 10, 8, 4, 15), 480000),
+    "hwf:v1": ((13,), 13),          # HWF's "rows" are its symbol classes; images come from a folder
+    "hwf:digits": ((10,), 10),
 }
 
 

@@ -9,7 +9,8 @@
   held at their first value).
 - ``relation_grid(model, dataset, n, seed)``: one row per seeded test image: the input, its
   reconstruction, then the decoding of each relation applied once to its code (columns in the
-  order of ``model.relations``).
+  order of ``model.relations``). For binary relations (HWF, Figure 9): one row per seeded pair of
+  test digits a, b: a, b, then the decoding of ReL(z_a, z_b, r) for each relation ("2 + 3 -> 5").
 """
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ def relation_grid(model: torch.nn.Module, dataset: Any, n: int = 4, seed: int = 
     if not isinstance(model, HasRelationalLearner) or not model.relations:
         raise WeakdisError(f"relation_grid: model {type(model).__name__} has no relational learner")
     device = _device(model)
+    if getattr(model, "relation_arity", 1) == 2:
+        return _binary_relation_grid(model, dataset, n, seed, device)
     x = _test_images(dataset, n, seed).to(device)
     z = model.encode(x)
     columns = [x, torch.sigmoid(model.decode(z).float())]
@@ -150,3 +153,17 @@ def factor_interpolation_grid(model: torch.nn.Module, dataset: Any, n: int = 4, 
         decoded = torch.sigmoid(model.decode(codes).float())
         rows.append(torch.cat([x[i:i + 1], decoded, x_pair[i:i + 1]]))
     return tile(torch.cat(rows), columns=steps + 2)
+
+
+def _binary_relation_grid(model: torch.nn.Module, dataset: Any, n: int, seed: int, device) -> np.ndarray:
+    test = dataset.splits["test"].cpu()
+    digits = test[(dataset.factors.cpu()[test, 0] < 10)]
+    generator = torch.Generator().manual_seed(seed)
+    pick = digits[torch.randint(len(digits), (2, n), generator=generator)]
+    a, b = (dataset.batch(p.to(dataset.images.device)).to(device) for p in pick)
+    z_a, z_b = model.encode(a), model.encode(b)
+    columns = [a, b]
+    for index in range(len(model.relations)):
+        relation = torch.full((n,), index, dtype=torch.int64, device=device)
+        columns.append(torch.sigmoid(model.decode(model.relational_model(z_a, relation, z_b)).float()))
+    return tile(torch.stack(columns, dim=1).flatten(0, 1), columns=len(columns))

@@ -57,6 +57,11 @@ def version_rows(cfg: TrialConfig, source: str = "trial config") -> int:
     """How many images of ``cfg.dataset`` the trial loads: the generated subset's size, or the number
     of the version's rows in ``cfg.data_path`` (whose labels are read, not its images)."""
     spec = check_dataset_version(cfg.dataset, source)
+    if spec.dataset == "hwf":
+        from trainables.data.hwf import count_rows
+
+        rows = count_rows(spec, cfg.data_path)
+        return rows if cfg.data_images is None else min(rows, int(cfg.data_images))
     if spec.dataset in ("rotdigits", "colordigits"):
         from trainables.data.digits import mnist_digits, sklearn_digits
 

@@ -22,6 +22,7 @@ from analysis.metrics.probe import linear_probe_accuracy
 from analysis.metrics.sampling import sample_representations
 from analysis.metrics.sap import sap
 from analysis.metrics.weak import (
+    binary_relation_accuracy_grid,
     MixturePrior,
     ModularPrior,
     as_prior,
@@ -55,6 +56,7 @@ __all__ = [
     "mig",
     "modularity_explicitness",
     "relation_accuracy",
+    "binary_relation_accuracy_grid",
     "relation_accuracy_by_depth",
     "relation_accuracy_grid",
     "sample_representations",

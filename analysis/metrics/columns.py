@@ -18,7 +18,7 @@ import numpy as np
 from analysis.metrics.dci import dci
 from analysis.metrics.mig import mig
 from analysis.metrics.sap import sap
-from analysis.metrics.weak import clustering_accuracy_by_alpha, relation_accuracy_grid
+from analysis.metrics.weak import binary_relation_accuracy_grid, clustering_accuracy_by_alpha, relation_accuracy_grid
 from weakdis.registry import ALPHA_GRID, DEPTH_GRID, clustering_column, relation_column
 
 
@@ -133,8 +133,9 @@ def clustering_grid_columns(inputs: EvaluationInputs) -> dict[str, float]:
 def _relations(inputs: EvaluationInputs, depths: list[int], alphas: list[float]) -> list[dict[str, float]] | None:
     if inputs.prior is None or inputs.relational_model is None or inputs.relation_targets is None:
         return None
-    return relation_accuracy_grid(inputs.relational_model, inputs.prior, inputs.relation_targets, depths=depths,
-                                  alphas=alphas, n=inputs.relation_samples, random_state=inputs.seed)
+    grid = binary_relation_accuracy_grid if np.ndim(inputs.relation_targets) == 3 else relation_accuracy_grid
+    return grid(inputs.relational_model, inputs.prior, inputs.relation_targets, depths=depths,
+                alphas=alphas, n=inputs.relation_samples, random_state=inputs.seed)
 
 
 def relation_columns(inputs: EvaluationInputs) -> dict[str, float]:

@@ -431,6 +431,69 @@ def relation_accuracy_grid(
     return [row for d in depths for row in results[d]]
 
 
+def binary_relation_accuracy_grid(
+    relational_model: Callable[[np.ndarray, np.ndarray, np.ndarray], Any],
+    prior: Any,
+    table: Any,
+    *,
+    depths: Iterable[int] = range(1, 11),
+    alphas: Iterable[float] = (0.0,),
+    n: int = 1000,
+    random_state,
+    acceptance: str = DEFAULT_ACCEPTANCE,
+) -> list[dict[str, float]]:
+    """Relation accuracy of binary relations (the relational paper's Eq. 8 with two inputs), composed.
+
+    ``table`` int [R, C, C]: the result component of relation r on operand components (a, b), -1
+    where (a, b) is no operand pair. ``n`` operand pairs are drawn uniformly among the valid pairs and
+    a code sampled from each operand; at every step a relation is drawn per sample,
+    ``relational_model(codes [n, D], relation [n], second [n, D]) -> codes [n, D]`` gives the result,
+    and the next step takes that result as its first input and a fresh operand as its second
+    (``((a op b) op c) op ...``), the true component following ``table``. After ``depth`` steps the
+    codes are classified and scored as in ``relation_accuracy_grid``, whose return value this shares.
+    """
+    prior = as_prior(prior)
+    alphas = _check_alphas(alphas, acceptance)
+    random_state = as_random_state(random_state)
+    depths = [int(d) for d in depths]
+    if not depths or min(depths) < 0:
+        raise ValueError(f"depths must be non-negative integers, got {depths}")
+    if int(n) < 1:
+        raise ValueError(f"n must be a positive number of samples, got {n!r}")
+    num_components = (
+        prior.num_components if isinstance(prior, MixturePrior) else int(np.prod(prior.component_counts))
+    )
+    table = _to_numpy(table)
+    if (table.ndim != 3 or table.shape[1:] != (num_components, num_components) or table.shape[0] == 0
+            or not np.issubdtype(table.dtype, np.integer) or table.max() >= num_components):
+        raise ValueError(f"table must be int [R, C, C] with C = {num_components} components and values < C, "
+                         f"got {table.dtype} {table.shape}")
+    table = table.astype(np.int64)
+    operands = np.flatnonzero((table >= 0).any(axis=(0, 2)))
+    if len(operands) == 0:
+        raise ValueError("table has no operand pair (every entry is -1)")
+    if not np.isin(table[:, operands][:, :, operands], operands).all():
+        raise ValueError("table maps some operand pair to a component that is no operand; results cannot be composed")
+    components = operands[random_state.randint(len(operands), size=int(n))]
+    codes = _sample_components(prior, components, random_state)
+    results: dict[int, list[dict[str, float]]] = {}
+    for step in range(max(depths) + 1):
+        if step in depths:
+            predicted, log_quantity = _classify_log(codes, prior, acceptance)
+            truth = _true_factors(prior, components)
+            results[step] = [
+                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha)} for alpha in alphas
+            ]
+        if step == max(depths):
+            break
+        second = operands[random_state.randint(len(operands), size=int(n))]
+        relation = random_state.randint(table.shape[0], size=int(n))
+        output = _to_numpy(relational_model(codes, relation, _sample_components(prior, second, random_state)))
+        codes = _check_codes_for(prior, output, f"relational_model output at depth {step + 1}")
+        components = table[relation, components, second]
+    return [row for d in depths for row in results[d]]
+
+
 def relation_accuracy_by_depth(
     relational_model: Callable[[np.ndarray, np.ndarray], Any],
     prior: Any,

@@ -11,6 +11,7 @@ import numpy as np
 from trainables.errors import WeakdisError
 
 DATASETS = ("dsprites", "shapes3d")
+GENERATED = DATASETS + ("hwf",)
 
 
 EPILOG = """\
@@ -20,6 +21,8 @@ examples:
   weakdis data generate shapes3d --out s.h5 --version v3 --max-images 20000 --seed 0
   weakdis data download shapes3d --dir ~/data                  the official file, resumable, checksummed
   weakdis data info 3dshapes.h5                                validate and summarise a file
+  weakdis data generate hwf --out hwf                          an HWF-layout folder from sklearn's digits
+  weakdis data info hwf                                        an HWF folder (generated or the release)
 """
 
 
@@ -36,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         epilog="examples:\n  weakdis data generate dsprites --out dsprites.npz\n"
                "  weakdis data generate shapes3d --out 3dshapes.h5 --version v3 --max-images 20000\n",
     )
-    generate.add_argument("dataset", choices=DATASETS)
-    generate.add_argument("--out", required=True, type=Path, help="file to write (replaced atomically)")
+    generate.add_argument("dataset", choices=GENERATED)
+    generate.add_argument("--out", required=True, type=Path,
+                          help="file to write (replaced atomically); for hwf a new folder")
     generate.add_argument("--version", default=None,
                           help="only the rows this version needs, e.g. v2 or dsprites:v2 (default: all rows)")
     generate.add_argument("--max-images", type=int, default=None,
@@ -61,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               formatter_class=formatter,
                               epilog="examples:\n  weakdis data info 3dshapes.h5\n"
                                      "  weakdis data info dsprites.npz --quick\n")
-    info.add_argument("path", type=Path)
+    info.add_argument("path", type=Path, help="a .npz / .h5 file, or an HWF folder")
     info.add_argument("--quick", action="store_true", help="check labels and layout only, not every image")
 
 
@@ -76,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
                         progress=None if is_quiet() else "stderr")
         print(path)
         return 0
+    if args.path.is_dir():
+        from trainables.data.hwf import describe_folder
+
+        print(describe_folder(args.path))
+        return 0
     print(describe_file(args.path, check_images=not args.quick))
     return 0
 
@@ -87,6 +96,16 @@ def _generate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     quiet = is_quiet()
+    if args.dataset == "hwf":
+        from trainables.data.hwf import generate_hwf
+
+        if args.version is not None or args.max_images is not None:
+            raise WeakdisError("--version / --max-images do not apply to hwf; expected only --out and --seed "
+                               "(a version selects its symbols when the folder is loaded)")
+        path = generate_hwf(args.out, seed=args.seed)
+        if not quiet:
+            print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
+        return 0
     progress = (lambda done, total: None) if quiet else WorkProgress(f"generating {args.dataset}", stream=sys.stderr)
     try:
         path = generate_file(args.dataset, args.out, version=args.version, max_images=args.max_images,

@@ -100,7 +100,7 @@ class WeakDataset:
         self.combinations = torch.as_tensor(combinations).to(images.device)
         self.splits = {name: idx.to(images.device) for name, idx in make_splits(len(images), seed).items()}
         # dSprites files hold {0, 1}; Shapes3D files 0..255
-        self.pixel_scale = 1.0 if spec.dataset == "dsprites" else 1.0 / 255.0
+        self.pixel_scale = 1.0 if spec.dataset == "dsprites" else 1.0 / 255.0    # HWF: 0..255 too
         order = np.argsort(combinations, kind="stable")
         counts = np.bincount(combinations, minlength=spec.num_combinations)
         self._rows_by_combination = order
@@ -314,6 +314,10 @@ def load_dataset(
     target = resolve_device(device)
     if max_images is not None and int(max_images) < 1:
         raise WeakdisError(f"max_images={max_images!r} is invalid; expected an integer >= 1 or None")
+    if spec.dataset == "hwf":
+        from trainables.data.hwf import load_hwf
+
+        return load_hwf(spec, path, device=target, seed=seed, max_images=max_images, data_seed=rows_seed)
     if getattr(spec, "image_size", 64) != 64:
         from trainables.data.digits import load_digits_dataset
 

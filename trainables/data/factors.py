@@ -7,7 +7,7 @@ import numpy as np
 
 from trainables.errors import WeakdisError
 
-DATASET_NAMES = ("dsprites", "shapes3d")
+DATASET_NAMES = ("dsprites", "shapes3d", "hwf")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class DatasetLayout:
     image_key: str
     label_key: str            # float label values: latents_values / labels
     class_key: str | None     # int classes stored beside them (dSprites only)
+    image_size: int = 64      # square images of this many pixels a side
 
     @property
     def factor_names(self) -> tuple[str, ...]:
@@ -49,7 +50,8 @@ class DatasetLayout:
     @property
     def image_shape(self) -> tuple[int, ...]:
         """Shape of one image as stored in the official file."""
-        return (64, 64) if self.num_channels == 1 else (64, 64, 3)
+        side = (self.image_size, self.image_size)
+        return side if self.num_channels == 1 else side + (3,)
 
     def factor_index(self, name: str) -> int:
         try:
@@ -164,7 +166,19 @@ SHAPES3D = DatasetLayout(
     class_key=None,
 )
 
-LAYOUTS = {"dsprites": DSPRITES, "shapes3d": SHAPES3D}
+# HWF (trainables.data.hwf): a folder of symbol images, not a factor grid; one factor, the symbol
+# (digits 0-9, then +, -, times), whose "rows" are the symbol classes.
+HWF = DatasetLayout(
+    name="hwf",
+    factors=(Factor("symbol", _linspace(0.0, 12.0, 13), tuple("0123456789") + ("+", "-", "times")),),
+    num_channels=1,
+    image_key="Handwritten_Math_Symbols",
+    label_key="Handwritten_Math_Symbols",
+    class_key=None,
+    image_size=45,
+)
+
+LAYOUTS = {"dsprites": DSPRITES, "shapes3d": SHAPES3D, "hwf": HWF}
 
 
 def get_layout(dataset: str) -> DatasetLayout:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainables.data.factors import DSPRITES, SHAPES3D, DatasetLayout, get_layout
+from trainables.data.factors import DSPRITES, HWF, SHAPES3D, DatasetLayout, get_layout
 from trainables.errors import WeakdisError
 
 
@@ -57,6 +57,10 @@ class VersionSpec:
     @property
     def num_channels(self) -> int:
         return self.layout.num_channels
+
+    @property
+    def image_size(self) -> int:
+        return self.layout.image_size
 
     def combination_factors(self) -> np.ndarray:
         """int64 [num_combinations, K]: the factor values of each combination (last fastest)."""
@@ -135,6 +139,10 @@ VERSIONS: dict[str, VersionSpec] = {
                     description="all 6 factors with their own classes"),
         VersionSpec("shapes3d", "shapes3d:full", tuple(_identity(_S, f.name) for f in _S.factors),
                     description="all 6 factors with their own classes"),
+        VersionSpec("hwf", "hwf:v1", (_identity(HWF, "symbol"),),
+                    description="symbol 13 (digits 0-9, +, -, times)"),
+        VersionSpec("hwf", "hwf:digits", (_binned(HWF, "symbol", tuple((d, d) for d in range(10))),),
+                    description="symbol 10 (digits 0-9; operators dropped)"),
     )
 }
 

@@ -64,9 +64,12 @@ def relational_model_numpy(model: Any, device: torch.device):
     """``model.relational_model`` as a function of numpy arrays, as ``analysis.metrics`` calls it."""
 
     @torch.no_grad()
-    def apply(codes: np.ndarray, relation: np.ndarray) -> np.ndarray:
+    def apply(codes: np.ndarray, relation: np.ndarray, second: np.ndarray | None = None) -> np.ndarray:
         z = torch.as_tensor(codes, dtype=torch.float32, device=device)
         r = torch.as_tensor(relation, dtype=torch.int64, device=device)
-        return model.relational_model(z, r).float().cpu().numpy()
+        if second is None:
+            return model.relational_model(z, r).float().cpu().numpy()
+        z2 = torch.as_tensor(second, dtype=torch.float32, device=device)
+        return model.relational_model(z, r, z2).float().cpu().numpy()
 
     return apply

@@ -115,3 +115,56 @@ class GroupedMLP(nn.Module):
             if i < last:
                 x = torch.tanh(x)
         return x
+
+
+class HWFEncoder(nn.Module):
+    """Appendix A's HWF encoder, ``[B, 1, 45, 45] -> [B, out_dim]``: Conv(k5, s2) 45 -> 21,
+    Conv(k5, s2) 21 -> 9, Conv(k3, s2) 9 -> 4 (each with BatchNorm, LeakyReLU(0.1), no padding), then
+    the same head as :class:`Encoder`."""
+
+    def __init__(self, num_channels: int, out_dim: int) -> None:
+        super().__init__()
+        ch = conv_channels(num_channels)
+        layers: list[nn.Module] = []
+        for in_ch, kernel in ((num_channels, 5), (ch, 5), (ch, 3)):
+            layers += [nn.Conv2d(in_ch, ch, kernel, 2, 0), nn.BatchNorm2d(ch), nn.LeakyReLU(LEAKY_SLOPE)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(ch * FEATURE_SIZE * FEATURE_SIZE, HIDDEN_UNITS),
+                                  nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(HIDDEN_UNITS, out_dim))
+
+    forward = Encoder.forward
+
+
+class HWFDecoder(nn.Module):
+    """Appendix A's HWF decoder, ``[B, in_dim] -> logits [B, 1, 45, 45]``: the head of
+    :class:`Decoder`, then ConvTranspose(k3, s2) 4 -> 9, ConvTranspose(k5, s2) 9 -> 21 (each with
+    BatchNorm, LeakyReLU), ConvTranspose(k5, s2) 21 -> 45 to the image channels."""
+
+    def __init__(self, num_channels: int, in_dim: int) -> None:
+        super().__init__()
+        ch = conv_channels(num_channels)
+        self.channels = ch
+        self.head = nn.Sequential(nn.Linear(in_dim, HIDDEN_UNITS), nn.LeakyReLU(LEAKY_SLOPE),
+                                  nn.Linear(HIDDEN_UNITS, ch * FEATURE_SIZE * FEATURE_SIZE))
+        self.features = nn.Sequential(
+            nn.ConvTranspose2d(ch, ch, 3, 2, 0), nn.BatchNorm2d(ch), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.ConvTranspose2d(ch, ch, 5, 2, 0), nn.BatchNorm2d(ch), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.ConvTranspose2d(ch, num_channels, 5, 2, 0),
+        )
+
+    forward = Decoder.forward
+
+
+def image_size_of(spec) -> int:
+    """The image side of a dataset version (64 unless its layout says otherwise)."""
+    return int(getattr(getattr(spec, "layout", None), "image_size", IMAGE_SIZE))
+
+
+def make_encoder(num_channels: int, out_dim: int, image_size: int = IMAGE_SIZE) -> nn.Module:
+    """The Appendix-A encoder for ``image_size`` (64: dSprites / Shapes3D, 45: HWF)."""
+    return HWFEncoder(num_channels, out_dim) if image_size == 45 else Encoder(num_channels, out_dim)
+
+
+def make_decoder(num_channels: int, in_dim: int, image_size: int = IMAGE_SIZE) -> nn.Module:
+    """The Appendix-A decoder for ``image_size`` (64: dSprites / Shapes3D, 45: HWF)."""
+    return HWFDecoder(num_channels, in_dim) if image_size == 45 else Decoder(num_channels, in_dim)

@@ -138,3 +138,73 @@ def relation_targets(spec: Any, relations: Iterable[Relation], depth: int = 1) -
             moved[:, k] = relation.apply(moved[:, k], sizes[k])
         rows.append(combination_index(moved, sizes))
     return np.stack(rows).astype(np.int64) if rows else np.zeros((0, len(combos)), dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------ binary relations
+#
+# HWF's relations (relational paper, Sections 3.2 and 4, Figure 9) take two digit codes and give the
+# code of the result: z_out = ReL(z_in1, z_in2, onehot(relation)). Components 0..9 of the HWF versions
+# are the digits 0..9, so a component index is the digit it stands for.
+
+REL_OUTPUTS = ("modulo", "sign", "two_digit")
+DIGITS = 10
+
+
+@dataclass(frozen=True)
+class BinaryRelation:
+    """``a op b`` on digits; ``symbol`` is the HWF symbol of the operator."""
+
+    name: str
+    symbol: str
+
+    def value(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        if self.symbol == "+":
+            return a + b
+        if self.symbol == "-":
+            return a - b
+        return a * b
+
+
+BINARY_RELATIONS: dict[str, tuple[BinaryRelation, ...]] = {
+    "hwf": (BinaryRelation("sum", "+"), BinaryRelation("difference", "-"), BinaryRelation("product", "times")),
+}
+
+
+def binary_relations_for(spec: Any) -> tuple[BinaryRelation, ...]:
+    """The binary relations of ``spec.dataset`` (empty when it has none)."""
+    return BINARY_RELATIONS.get(getattr(spec, "dataset", ""), ())
+
+
+def rel_output_codes(output: str) -> int:
+    """How many codes the ReL outputs: 1 (``modulo``, ``sign``: the digit of the result) or 2
+    (``two_digit``: tens, units)."""
+    if output not in REL_OUTPUTS:
+        raise WeakdisError(f"rel_output={output!r} is invalid; expected one of {', '.join(REL_OUTPUTS)}")
+    return 2 if output == "two_digit" else 1
+
+
+def binary_relation_table(spec: Any, relations: Sequence[BinaryRelation], output: str = "modulo") -> np.ndarray:
+    """``int64 [R, C, C, O]``: for relation r and operand components (a, b), the target component of
+    each output code; -1 where an operand is no digit (the operators of ``hwf:v1``).
+
+    ``modulo``: O = 1, the result modulo 10 (Figure 9). ``sign``: O = 2, the last digit of |result| and
+    the sign class (1 when negative; not a component). ``two_digit``: O = 2, the tens and units digits
+    of |result| (Figure 10)."""
+    num_components = int(np.prod(spec.factor_sizes))
+    if num_components < DIGITS:
+        raise WeakdisError(f"{spec.name}: {num_components} components; binary relations need the ten digits")
+    a, b = np.meshgrid(np.arange(DIGITS), np.arange(DIGITS), indexing="ij")
+    table = np.full((len(relations), num_components, num_components, 1 if output == "modulo" else 2), -1, np.int64)
+    rel_output_codes(output)
+    for r, relation in enumerate(relations):
+        value = relation.value(a, b)
+        if output == "modulo":
+            table[r, :DIGITS, :DIGITS, 0] = np.mod(value, DIGITS)
+        elif output == "sign":
+            table[r, :DIGITS, :DIGITS, 0] = np.abs(value) % DIGITS
+            table[r, :DIGITS, :DIGITS, 1] = (value < 0).astype(np.int64)
+        else:
+            table[r, :DIGITS, :DIGITS, 0] = np.abs(value) // DIGITS
+            table[r, :DIGITS, :DIGITS, 1] = np.abs(value) % DIGITS
+    return table

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
-from trainables.models.networks import Decoder, Encoder
+from trainables.models.networks import image_size_of, make_decoder, make_encoder
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -49,8 +49,8 @@ class GaussianVAE(WeakdisModel):
     def __init__(self, config: VAEConfig, spec: Any, num_channels: int) -> None:
         super().__init__(config, spec, num_channels)
         with seeded(config.seed):
-            self.encoder = Encoder(num_channels, 2 * config.latent_dim)
-            self.decoder = Decoder(num_channels, config.latent_dim)
+            self.encoder = make_encoder(num_channels, 2 * config.latent_dim, image_size_of(spec))
+            self.decoder = make_decoder(num_channels, config.latent_dim, image_size_of(spec))
             self._build_extra_networks()
         self._optimizers = {
             "vae": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),

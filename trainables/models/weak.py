@@ -27,10 +27,13 @@ from torch import Tensor, nn
 
 from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
-from trainables.models.networks import MLP, Decoder, Encoder
+from trainables.models.networks import MLP, image_size_of, make_decoder, make_encoder
 from trainables.models.parallel import broadcast_module
 from trainables.models.priors import combination_indices, uniform_codes
-from trainables.models.relations import combination_index, parse_relation_ends, relation_targets, relations_for
+from trainables.models.relations import (
+    DIGITS, REL_OUTPUTS, binary_relation_table, binary_relations_for, combination_index, parse_relation_ends,
+    rel_output_codes, relation_targets, relations_for,
+)
 
 REL_LOSSES = ("log_density", "mse")
 
@@ -61,6 +64,8 @@ class WeakConfig(ModelConfig):
     min_component_samples: int | None = None   # below this a component's covariance is shrunk; None = D + 1
     covariance_floor: float = 1e-4             # added to every covariance diagonal
     fit_batch_size: int = 512                  # images per encoder call when fitting the prior
+    rel_output: str = "modulo"                 # binary relations (HWF): "modulo" (Figure 9), "sign" or
+                                               # "two_digit" (Figure 10's variants)
 
     TRIAL_KEYS: ClassVar[tuple[str, ...]] = ModelConfig.TRIAL_KEYS + (
         "gamma", "rel_lr", "disc_lr", "rel_batch_size", "warmup_steps", "prior_refit_every")
@@ -95,6 +100,8 @@ class WeakConfig(ModelConfig):
             fail("covariance_floor", "a number > 0")
         if self.fit_batch_size < 1:
             fail("fit_batch_size", "an integer >= 1")
+        if self.rel_output not in REL_OUTPUTS:
+            fail("rel_output", "one of " + ", ".join(REL_OUTPUTS))
 
 
 class WeakAutoencoder(WeakdisModel):
@@ -104,15 +111,24 @@ class WeakAutoencoder(WeakdisModel):
 
     def __init__(self, config: WeakConfig, spec: Any, num_channels: int) -> None:
         super().__init__(config, spec, num_channels)
-        self.relations = parse_relation_ends(config.relation_ends, relations_for(spec))
+        # arity 2 (HWF): ReL(z_in1, z_in2, onehot(relation)); the table is [R, C, C, outputs]
+        binary = binary_relations_for(spec)
+        self.relation_arity = 2 if binary else 1
+        if not binary and config.rel_output != "modulo":
+            raise WeakdisError(f"{self.name} config: rel_output={config.rel_output!r} applies to binary relations "
+                               f"(HWF) only; expected 'modulo' for {spec.name}")
+        self.relations = binary or parse_relation_ends(config.relation_ends, relations_for(spec))
         self.code_dim = self._code_dim()
-        self.register_buffer("relation_table", torch.as_tensor(relation_targets(spec, self.relations)),
-                             persistent=False)
+        table = binary_relation_table(spec, binary, config.rel_output) if binary else relation_targets(spec, self.relations)
+        self.register_buffer("relation_table", torch.as_tensor(table), persistent=False)
+        self.rel_outputs = rel_output_codes(config.rel_output) if binary else 1
+        rel_out = self.code_dim * self.rel_outputs + (1 if binary and config.rel_output == "sign" else 0)
+        side = image_size_of(spec)
         with seeded(config.seed):
-            self.encoder = Encoder(num_channels, self.code_dim)
-            self.decoder = Decoder(num_channels, self.code_dim)
+            self.encoder = make_encoder(num_channels, self.code_dim, side)
+            self.decoder = make_decoder(num_channels, self.code_dim, side)
             self.discriminator = self._build_discriminator()
-            self.relational_learner = MLP(self.code_dim + len(self.relations), self.code_dim)
+            self.relational_learner = MLP(self.code_dim * self.relation_arity + len(self.relations), rel_out)
         self.prior = self._build_prior()
         # The ReL works in the prior's standardised coordinates when rel_standardize is on (set at fit).
         self.register_buffer("code_center", torch.zeros(self.code_dim))
@@ -158,10 +174,11 @@ class WeakAutoencoder(WeakdisModel):
         images = torch.as_tensor(images)
         factors = torch.as_tensor(factors, dtype=torch.int64)
         k = len(self.spec.factor_sizes)
-        if images.ndim != 4 or images.shape[1:] != (self.num_channels, 64, 64):
+        side = image_size_of(self.spec)
+        if images.ndim != 4 or images.shape[1:] != (self.num_channels, side, side):
             raise WeakdisError(
                 f"{self.name}.set_supervision: images have shape {tuple(images.shape)}; "
-                f"expected [tau, {self.num_channels}, 64, 64]")
+                f"expected [tau, {self.num_channels}, {side}, {side}]")
         if factors.shape != (images.shape[0], k):
             raise WeakdisError(
                 f"{self.name}.set_supervision: factors have shape {tuple(factors.shape)}; "
@@ -232,16 +249,43 @@ class WeakAutoencoder(WeakdisModel):
 
     # ---- relations ---------------------------------------------------------------------------
     def relation_targets(self, depth: int = 1) -> np.ndarray:
-        """``int64 [R, C]``: target component of each component under each relation (``depth`` steps)."""
+        """``int64 [R, C]``: target component of each component under each relation (``depth`` steps).
+        Binary relations: ``[R, C, C]``, the component of the result digit of each operand pair (the
+        units digit for ``two_digit``; -1 where an operand is no digit); compose by feeding it back."""
+        if self.relation_arity == 2:
+            return self.relation_table[..., self._result_output].cpu().numpy()
         return relation_targets(self.spec, self.relations, depth)
 
-    def relational_model(self, z: Tensor, relation: Tensor | int) -> Tensor:
-        """ReL output for codes ``[n, D]`` and relation indices ``[n]`` (or one int); for numpy arrays
-        see :func:`trainables.models.capabilities.relational_model_numpy`."""
+    @property
+    def _result_output(self) -> int:
+        return 1 if self.config.rel_output == "two_digit" else 0
+
+    def relational_model(self, z: Tensor, relation: Tensor | int, z2: Tensor | None = None) -> Tensor:
+        """ReL output for codes ``[n, D]`` and relation indices ``[n]`` (or one int); binary relations
+        take the second operand's codes ``z2`` and give the result digit's code. For numpy arrays see
+        :func:`trainables.models.capabilities.relational_model_numpy`."""
         r = torch.as_tensor(relation, dtype=torch.int64, device=z.device)
         if r.ndim == 0:
             r = r.expand(z.shape[0])
+        if self.relation_arity == 2:
+            if z2 is None:
+                raise WeakdisError(f"{self.name}: the relations of {self.spec.name} are binary; expected a second code z2")
+            return self.relational_outputs(z, z2, r)[0][:, self._result_output]
         return self._apply_rel(z, r)
+
+    def relational_outputs(self, z1: Tensor, z2: Tensor, relation: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Binary ReL: the output codes ``[n, O, D]`` (O = 2 for ``two_digit``: tens, units) and, for
+        ``rel_output="sign"``, the logit ``[n]`` that the result is negative (else None)."""
+        onehot = F.one_hot(relation, len(self.relations)).to(torch.float32)
+        center, scale = (self.code_center, self.code_scale) if self.config.rel_standardize else (0.0, 1.0)
+        d = self.code_dim
+        with self.full_precision():
+            out = self.relational_learner(torch.cat([(z1.float() - center) / scale, (z2.float() - center) / scale,
+                                                     onehot], dim=1))
+            # no residual: the result digit is generally neither operand
+            codes = center + out[:, :d * self.rel_outputs].reshape(-1, self.rel_outputs, d) * scale
+            sign = out[:, -1] if self.config.rel_output == "sign" else None
+        return codes, sign
 
     def _apply_rel(self, z: Tensor, relation: Tensor) -> Tensor:
         # fp32 always: bf16 would round codes to ~3 significant digits, coarser than a tight component.
@@ -257,6 +301,8 @@ class WeakAutoencoder(WeakdisModel):
         the mean loss of the last one (negative log-density or squared error)."""
         g = self.generator()
         n = self.config.rel_batch_size
+        if self.relation_arity == 2:
+            return self._binary_relational_step(g, n)
         for _ in range(self.config.rel_steps):
             start = torch.randint(self.prior.num_components, (n,), generator=g, device=self.device)
             relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
@@ -271,6 +317,33 @@ class WeakAutoencoder(WeakdisModel):
                     per_sample = (z_out - z_target).square().mean(1)
                 else:
                     per_sample = -self.prior.log_prob(z_out, target)
+                loss = self.config.gamma * per_sample.mean()
+            self._optimise(self._optimizers["relational"], loss)
+        return per_sample.detach().mean()
+
+    def _binary_relational_step(self, g: torch.Generator, n: int) -> Tensor:
+        """Eq. 8 with two inputs: digits a, b and a relation drawn uniformly, z_a, z_b from their
+        components, each output code pulled to its target component (and the sign by cross-entropy)."""
+        for _ in range(self.config.rel_steps):
+            a = torch.randint(DIGITS, (n,), generator=g, device=self.device)
+            b = torch.randint(DIGITS, (n,), generator=g, device=self.device)
+            relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
+            with torch.no_grad(), self.full_precision():
+                z_a, z_b = self.prior.sample(n, a, g), self.prior.sample(n, b, g)
+            target = self.relation_table[relation, a, b]
+            codes, sign = self.relational_outputs(z_a, z_b, relation)
+            with self.full_precision():
+                per_sample = torch.zeros(n, device=self.device)
+                for o in range(self.rel_outputs):
+                    if self.config.rel_loss == "mse":
+                        with torch.no_grad():
+                            z_target = self.prior.sample(n, target[:, o], g)
+                        per_sample = per_sample + (codes[:, o] - z_target).square().mean(1)
+                    else:
+                        per_sample = per_sample - self.prior.log_prob(codes[:, o], target[:, o])
+                if sign is not None:
+                    per_sample = per_sample + F.binary_cross_entropy_with_logits(
+                        sign, target[:, 1].float(), reduction="none")
                 loss = self.config.gamma * per_sample.mean()
             self._optimise(self._optimizers["relational"], loss)
         return per_sample.detach().mean()
