@@ -123,6 +123,8 @@ def _default_text(spec: dataclasses.Field) -> str:
         value = spec.default_factory()                     # type: ignore[misc]
     else:
         return "required"
+    if value == "":
+        return "''"
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
