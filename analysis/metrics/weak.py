@@ -373,6 +373,40 @@ def _true_factors(prior: Prior, components: np.ndarray) -> np.ndarray:
     return np.stack([p.component_factors[c, 0] for p, c in zip(prior.priors, per_partition)], axis=1)
 
 
+def _chain_arguments(prior, alphas, random_state, depths, n, acceptance):
+    """The checked arguments of a relation-accuracy chain and the prior's number of components."""
+    prior = as_prior(prior)
+    alphas = _check_alphas(alphas, acceptance)
+    random_state = as_random_state(random_state)
+    depths = [int(d) for d in depths]
+    if not depths or min(depths) < 0:
+        raise ValueError(f"depths must be non-negative integers, got {depths}")
+    if int(n) < 1:
+        raise ValueError(f"n must be a positive number of samples, got {n!r}")
+    num_components = (
+        prior.num_components if isinstance(prior, MixturePrior) else int(np.prod(prior.component_counts))
+    )
+    return prior, alphas, random_state, depths, num_components
+
+
+def _scored_chain(codes, components, advance, prior, depths, alphas, acceptance) -> list[dict[str, float]]:
+    """Run ``advance(codes, components) -> (model output, true components)`` up to the largest depth,
+    scoring the codes at every depth of ``depths`` and every alpha; rows depths outer, alphas inner."""
+    results: dict[int, list[dict[str, float]]] = {}
+    for step in range(max(depths) + 1):
+        if step in depths:
+            predicted, log_quantity = _classify_log(codes, prior, acceptance)
+            truth = _true_factors(prior, components)
+            results[step] = [
+                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha)} for alpha in alphas
+            ]
+        if step == max(depths):
+            break
+        output, components = advance(codes, components)
+        codes = _check_codes_for(prior, _to_numpy(output), f"relational_model output at depth {step + 1}")
+    return [row for d in depths for row in results[d]]
+
+
 def relation_accuracy_grid(
     relational_model: Callable[[np.ndarray, np.ndarray], Any],
     prior: Any,
@@ -400,35 +434,17 @@ def relation_accuracy_grid(
     are sampled as 0.
     Returns ``[{"depth", "alpha", "accuracy", "accepted_ratio"}, ...]``, depths outer, alphas inner.
     """
-    prior = as_prior(prior)
-    alphas = _check_alphas(alphas, acceptance)
-    random_state = as_random_state(random_state)
-    depths = [int(d) for d in depths]
-    if not depths or min(depths) < 0:
-        raise ValueError(f"depths must be non-negative integers, got {depths}")
-    if int(n) < 1:
-        raise ValueError(f"n must be a positive number of samples, got {n!r}")
-    num_components = (
-        prior.num_components if isinstance(prior, MixturePrior) else int(np.prod(prior.component_counts))
-    )
+    prior, alphas, random_state, depths, num_components = _chain_arguments(
+        prior, alphas, random_state, depths, n, acceptance)
     table = _relation_table(relations, num_components)
     components = random_state.randint(num_components, size=int(n))
     codes = _sample_components(prior, components, random_state)
-    results: dict[int, list[dict[str, float]]] = {}
-    for step in range(max(depths) + 1):
-        if step in depths:
-            predicted, log_quantity = _classify_log(codes, prior, acceptance)
-            truth = _true_factors(prior, components)
-            results[step] = [
-                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha)} for alpha in alphas
-            ]
-        if step == max(depths):
-            break
+
+    def advance(codes: np.ndarray, components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         relation = random_state.randint(table.shape[0], size=int(n))
-        output = _to_numpy(relational_model(codes, relation))
-        codes = _check_codes_for(prior, output, f"relational_model output at depth {step + 1}")
-        components = table[relation, components]
-    return [row for d in depths for row in results[d]]
+        return relational_model(codes, relation), table[relation, components]
+
+    return _scored_chain(codes, components, advance, prior, depths, alphas, acceptance)
 
 
 def binary_relation_accuracy_grid(
@@ -452,17 +468,8 @@ def binary_relation_accuracy_grid(
     (``((a op b) op c) op ...``), the true component following ``table``. After ``depth`` steps the
     codes are classified and scored as in ``relation_accuracy_grid``, whose return value this shares.
     """
-    prior = as_prior(prior)
-    alphas = _check_alphas(alphas, acceptance)
-    random_state = as_random_state(random_state)
-    depths = [int(d) for d in depths]
-    if not depths or min(depths) < 0:
-        raise ValueError(f"depths must be non-negative integers, got {depths}")
-    if int(n) < 1:
-        raise ValueError(f"n must be a positive number of samples, got {n!r}")
-    num_components = (
-        prior.num_components if isinstance(prior, MixturePrior) else int(np.prod(prior.component_counts))
-    )
+    prior, alphas, random_state, depths, num_components = _chain_arguments(
+        prior, alphas, random_state, depths, n, acceptance)
     table = _to_numpy(table)
     if (table.ndim != 3 or table.shape[1:] != (num_components, num_components) or table.shape[0] == 0
             or not np.issubdtype(table.dtype, np.integer) or table.max() >= num_components):
@@ -476,22 +483,14 @@ def binary_relation_accuracy_grid(
         raise ValueError("table maps some operand pair to a component that is no operand; results cannot be composed")
     components = operands[random_state.randint(len(operands), size=int(n))]
     codes = _sample_components(prior, components, random_state)
-    results: dict[int, list[dict[str, float]]] = {}
-    for step in range(max(depths) + 1):
-        if step in depths:
-            predicted, log_quantity = _classify_log(codes, prior, acceptance)
-            truth = _true_factors(prior, components)
-            results[step] = [
-                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha)} for alpha in alphas
-            ]
-        if step == max(depths):
-            break
+
+    def advance(codes: np.ndarray, components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         second = operands[random_state.randint(len(operands), size=int(n))]
         relation = random_state.randint(table.shape[0], size=int(n))
-        output = _to_numpy(relational_model(codes, relation, _sample_components(prior, second, random_state)))
-        codes = _check_codes_for(prior, output, f"relational_model output at depth {step + 1}")
-        components = table[relation, components, second]
-    return [row for d in depths for row in results[d]]
+        output = relational_model(codes, relation, _sample_components(prior, second, random_state))
+        return output, table[relation, components, second]
+
+    return _scored_chain(codes, components, advance, prior, depths, alphas, acceptance)
 
 
 def relation_accuracy_by_depth(
