@@ -30,7 +30,7 @@ class CycleVAE(FactoredVAE):
         self._begin_step()
         x, x_pair = self._pair(batch)
         mean_all, logvar_all = self.posterior(torch.cat([x, x_pair]))
-        code, code_pair = self.sample(mean_all, logvar_all).chunk(2)
+        code, code_pair = self.reparameterise(mean_all, logvar_all).chunk(2)
         swapped_x, swapped_pair = swap_factor_codes(code, code_pair, self.config.latent_dim)
         logits_x, logits_pair = self.logits(torch.cat([swapped_x, swapped_pair])).chunk(2)
         mean, mean_pair = mean_all.chunk(2)

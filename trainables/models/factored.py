@@ -18,9 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from trainables.errors import WeakdisError
-from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
+from trainables.models.base import ModelConfig
 from trainables.models.networks import Decoder, Encoder
-from trainables.models.vae import VAEConfig, bernoulli_nll, gaussian_kl
+from trainables.models.vae import GaussianVAE, VAEConfig, bernoulli_nll, gaussian_kl
 
 ARCHITECTURES = ("auto", "mlp", "conv", "appendix-a")
 MLP_UNITS = 512
@@ -135,48 +135,24 @@ class FactoredConfig(VAEConfig):
                                f"expected one of {', '.join(ARCHITECTURES)}")
 
 
-class FactoredVAE(WeakdisModel):
-    """Base of the three explicit models; subclasses define ``training_batch`` and ``train_step``."""
+class FactoredVAE(GaussianVAE):
+    """Base of the three explicit models; subclasses define ``training_batch`` and ``train_step``.
+    The code is (z, y): ``latent_dim + factor_dim`` dimensions on the chosen architecture."""
 
     config_cls: ClassVar[type[ModelConfig]] = FactoredConfig
 
-    def __init__(self, config: FactoredConfig, spec: Any, num_channels: int) -> None:
-        super().__init__(config, spec, num_channels)
+    def _build_networks(self, spec: Any, num_channels: int) -> tuple[nn.Module, nn.Module]:
         self.image_size = int(getattr(spec, "image_size", 64))
-        architecture = config.architecture
+        architecture = self.config.architecture
         if architecture == "auto":
             architecture = "appendix-a" if self.image_size == 64 else "mlp" if num_channels == 1 else "conv"
         self.architecture = architecture
-        self.code_dim = config.latent_dim + config.factor_dim
-        with seeded(config.seed):
-            self.encoder, self.decoder = build_networks(architecture, num_channels, self.image_size, self.code_dim)
-            self._build_extra_networks()
-        self._optimizers = {
-            "vae": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),
-            **self._extra_optimizers(),
-        }
-
-    def _build_extra_networks(self) -> None:
-        pass
-
-    def _extra_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {}
-
-    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        with self.autocast():
-            stats = self.encoder(self.prepare_images(x)).float()
-        return stats.chunk(2, dim=1)
-
-    def encode(self, x: Tensor) -> Tensor:
-        return self.posterior(x)[0]
+        self.code_dim = self.config.latent_dim + self.config.factor_dim
+        return build_networks(architecture, num_channels, self.image_size, self.code_dim)
 
     def representation(self, x: Tensor) -> dict[str, Tensor | None]:
         codes = self.encode(x)
         return {"factors": None, "codes": codes, "content": codes[:, :self.config.latent_dim]}
-
-    def sample(self, mean: Tensor, logvar: Tensor) -> Tensor:
-        eps = torch.randn(mean.shape, generator=self.generator(), device=mean.device, dtype=mean.dtype)
-        return mean + torch.exp(0.5 * logvar) * eps
 
     def logits(self, code: Tensor) -> Tensor:
         with self.autocast():
@@ -184,11 +160,6 @@ class FactoredVAE(WeakdisModel):
 
     def training_batch(self, dataset: Any, indices: Tensor, generator: torch.Generator | None) -> Any:
         return {"x": dataset.batch(indices)}
-
-    def _begin_step(self) -> None:
-        if not self.training:
-            self.train()
-        self._sync_start()
 
     def _paired(self, dataset: Any, indices: Tensor, generator: torch.Generator | None) -> dict[str, Tensor]:
         factor = getattr(self.config, "pair_factor", "") or None

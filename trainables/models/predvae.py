@@ -49,7 +49,7 @@ class PredVAE(FactoredVAE):
         self._begin_step()
         x = self.prepare_images(self._images(batch))
         mean, logvar = self.posterior(x)
-        code = self.sample(mean, logvar)
+        code = self.reparameterise(mean, logvar)
         logits = self.logits(code)
         z = code[:, :self.config.latent_dim]
         if not isinstance(batch, dict):

@@ -35,7 +35,7 @@ class SimVAE(FactoredVAE):
         mean_all, logvar_all = self.posterior(both)
         mean, mean_pair = mean_all.chunk(2)
         logvar, logvar_pair = logvar_all.chunk(2)
-        logits = self.logits(self.sample(mean, logvar))
+        logits = self.logits(self.reparameterise(mean, logvar))
         with self.full_precision():
             parts = similarity_loss(logits, x, mean, logvar, mean_pair, logvar_pair,
                                     self.config.latent_dim, self.config.beta, self.config.lambda_sim)

@@ -26,7 +26,7 @@ class SplitVAE(FactoredVAE):
         self._begin_step()
         x = self.prepare_images(self._images(batch))
         mean, logvar = self.posterior(x)
-        logits = self.logits(self.sample(mean, logvar))
+        logits = self.logits(self.reparameterise(mean, logvar))
         with self.full_precision():
             recon = bernoulli_nll(logits, x).mean()
             kl = gaussian_kl(mean, logvar).mean()

@@ -49,13 +49,18 @@ class GaussianVAE(WeakdisModel):
     def __init__(self, config: VAEConfig, spec: Any, num_channels: int) -> None:
         super().__init__(config, spec, num_channels)
         with seeded(config.seed):
-            self.encoder = make_encoder(num_channels, 2 * config.latent_dim, image_size_of(spec))
-            self.decoder = make_decoder(num_channels, config.latent_dim, image_size_of(spec))
+            self.encoder, self.decoder = self._build_networks(spec, num_channels)
             self._build_extra_networks()
         self._optimizers = {
             "vae": make_adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), config.lr),
             **self._extra_optimizers(),
         }
+
+    def _build_networks(self, spec: Any, num_channels: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        """The encoder (posterior mean and log-variance) and decoder of ``config.latent_dim`` codes."""
+        size = image_size_of(spec)
+        return (make_encoder(num_channels, 2 * self.config.latent_dim, size),
+                make_decoder(num_channels, self.config.latent_dim, size))
 
     def _build_extra_networks(self) -> None:
         pass
