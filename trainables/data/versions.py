@@ -15,6 +15,12 @@ from trainables.data.factors import DSPRITES, HWF, SHAPES3D, DatasetLayout, get_
 from trainables.errors import WeakdisError
 
 
+def combination_index(factor_values: np.ndarray, factor_sizes) -> np.ndarray:
+    """int64 [N]: row-major index of each row of ``factor_values [N, K]`` (last factor fastest)."""
+    values = np.asarray(factor_values, dtype=np.int64)
+    return np.ravel_multi_index(tuple(values.T), tuple(factor_sizes)).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class RelevantFactor:
     """A relevant factor: its name, the file column it reads and the class -> value lookup."""
@@ -69,8 +75,7 @@ class VersionSpec:
 
     def combination_index(self, factors: np.ndarray) -> np.ndarray:
         """int64 [n]: row-major combination index of relevant-factor values [n, K]."""
-        factors = np.asarray(factors, dtype=np.int64)
-        return np.ravel_multi_index(tuple(factors.T), self.factor_sizes).astype(np.int64)
+        return combination_index(factors, self.factor_sizes)
 
     def select(self, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which rows of file classes [n, 6] the version keeps (bool [n]) and their factors [m, K]."""

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from trainables.models.base import ModelConfig
 from trainables.models.networks import MLP
 from trainables.models.priors import GaussianMixturePrior, check_coverage, combination_indices
-from trainables.models.weak import WeakAutoencoder, WeakConfig, supervision_components
+from trainables.models.weak import WeakAutoencoder, WeakConfig
 
 
 @dataclass
@@ -45,7 +45,7 @@ class AbsAE(WeakAutoencoder):
 
     def _check_supervision(self, factors: np.ndarray) -> None:
         check_coverage(
-            supervision_components(factors, tuple(self.spec.factor_sizes)),
+            self.spec.combination_index(factors),
             np.asarray(self.spec.combination_factors()), self.spec.factor_names,
             what=f"{self.name} prior component",
         )

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from trainables.data.versions import combination_index
 from trainables.errors import WeakdisError
 
 RELATION_MODES = ("cyclic", "clamp")
@@ -110,11 +111,6 @@ def relations_for(spec: Any) -> tuple[Relation, ...]:
             "the relational learner needs at least one"
         )
     return relations
-
-
-def combination_index(factor_values: np.ndarray, factor_sizes: Sequence[int]) -> np.ndarray:
-    """Row-major index of each row of ``factor_values [N, K]`` (last factor fastest)."""
-    return np.ravel_multi_index(tuple(np.asarray(factor_values, dtype=np.int64).T), tuple(factor_sizes))
 
 
 def relation_targets(spec: Any, relations: Iterable[Relation], depth: int = 1) -> np.ndarray:

@@ -31,7 +31,7 @@ from trainables.models.networks import MLP, image_size_of, make_decoder, make_en
 from trainables.models.parallel import broadcast_module
 from trainables.models.priors import combination_indices, uniform_codes
 from trainables.models.relations import (
-    DIGITS, REL_OUTPUTS, binary_relation_table, binary_relations_for, combination_index, parse_relation_ends,
+    DIGITS, REL_OUTPUTS, binary_relation_table, binary_relations_for, parse_relation_ends,
     rel_output_codes, relation_targets, relations_for,
 )
 
@@ -423,8 +423,3 @@ class WeakAutoencoder(WeakdisModel):
 
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         self._prior_ready = bool(state.get("prior_ready", False))
-
-
-def supervision_components(factors: np.ndarray, factor_sizes: tuple[int, ...]) -> np.ndarray:
-    """Row-major combination index of each labelled sample."""
-    return combination_index(factors, factor_sizes)
