@@ -41,8 +41,8 @@ def test_misspelt_key_is_one_line_naming_the_key(tmp_path):
 def test_unknown_config_name(capsys):
     assert main(["sweep", "no-such-config"]) == 1
     assert "sweep config 'no-such-config' does not exist; expected a YAML file or one of the packaged configs: " \
-           "dsprites-fig5-cpu.yaml, dsprites-fig5.yaml, dsprites-table1.yaml, explicit-table1.yaml, hwf-table4.yaml, " \
-           "hwf-table5.yaml, quickstart.yaml, shapes3d-fig5.yaml" in capsys.readouterr().err
+           "dsprites-fig5-cpu.yaml, dsprites-fig5.yaml, dsprites-table1.yaml, dsprites-udr-cpu.yaml, explicit-table1.yaml, " \
+           "hwf-table4.yaml, hwf-table5.yaml, quickstart.yaml, shapes3d-fig5.yaml" in capsys.readouterr().err
 
 
 def test_num_samples_does_not_apply_to_grids(tmp_path, capsys):
