@@ -36,52 +36,17 @@ def run(args: argparse.Namespace) -> int:
     from trainables.logs import is_quiet
 
     quiet = is_quiet()
-    output = analyze(args.run_dirs, args.out, images=not args.no_images, formats=formats,
+    output = analyze(args.run_dirs, args.out, images=not args.no_images, formats=formats, udr=not args.no_udr,
                      log=None if quiet else (lambda message: print(message, flush=True)))
     counts = ", ".join(f"{count} {status}" for status, count in output.status_counts.items() if count)
     print(f"trials: {counts}")
     for note in output.missing:
         print(f"missing: {note}", file=sys.stderr)
+    if output.udr is not None:
+        print(f"UDR ranking beside DCI's ({output.out_dir / 'udr.csv'}):")
+        print(output.udr.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+        print(f"udr: Spearman correlation of UDR and DCI over {len(output.udr)} trials: {output.udr_spearman:.3f}")
     print(f"report: {output.report}")
-    if not args.no_udr:
-        _report_udr(args.run_dirs, output.out_dir, formats)
     return 0
 
 
-def _report_udr(run_dirs: list[str], out_dir, formats: tuple[str, ...]) -> None:
-    """Print UDR's ranking beside DCI's and their Spearman correlation; write udr.csv and the plot."""
-    from analysis.plots import MissingDataError, save_figure, udr_vs_metric
-    from analysis.results import load_results
-    from analysis.udr import hyperparameter_groups, udr, udr_vs_metric as correlation
-
-    import pandas as pd
-
-    from weakdis.errors import WeakdisError
-
-    results = pd.concat([load_results(run_dir) for run_dir in run_dirs], ignore_index=True)
-    if not {"status", "checkpoint", "dci"} <= set(results.columns):
-        print("udr: skipped (the results have no status, checkpoint or dci column)")
-        return
-    finished = results[results["status"].isin(["finished", "stopped_early"]) & results["checkpoint"].notna()]
-    if finished.empty or hyperparameter_groups(finished).value_counts().max() < 2:
-        print("udr: skipped (no two finished trials share hyperparameters and differ only in seed)")
-        return
-    try:
-        scores = udr(finished)
-    except (WeakdisError, OSError) as error:
-        print(f"missing: UDR ({error})", file=sys.stderr)
-        return
-    table = finished[["trial_id", "model", "seed", "dci"]].merge(scores, on="trial_id")
-    table["dci_rank"] = table["dci"].rank(ascending=False, method="min")
-    table = table.sort_values("udr_rank")
-    table.drop(columns="group").to_csv(out_dir / "udr.csv", index=False)
-    print("UDR ranking beside DCI's (udr.csv):")
-    print(table[["trial_id", "model", "seed", "udr", "udr_rank", "dci", "dci_rank"]].to_string(index=False))
-    stats = correlation(finished, scores, "dci")
-    print(f"udr: Spearman correlation of UDR and DCI over {int(stats['trials'])} trials: {stats['spearman']:.3f}")
-    try:
-        fig = udr_vs_metric(finished, scores, "dci")
-    except MissingDataError as error:
-        print(f"missing: UDR vs DCI plot ({error})", file=sys.stderr)
-        return
-    save_figure(fig, str(out_dir / "udr_vs_dci"), formats)

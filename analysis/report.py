@@ -24,6 +24,7 @@ from weakdis.errors import WeakdisError
 SWEEP_FILE = "sweep.yaml"
 FRONTIER_FILE = "frontier.csv"
 REPORT_FILE = "report.html"
+UDR_FILE = "udr.csv"
 FRONTIER_COLUMNS = ("run", "trial_id", "model", "dataset", "seed", "beta", "latent_dim", "tau", "alpha", "lr",
                     "steps", "step", "status", "recon_error", "dci", "mig", "sap", "clustering_accuracy",
                     "accepted_ratio", "relation_accuracy", "checkpoint")
@@ -40,6 +41,8 @@ class AnalysisOutput:
     tables: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     status_counts: dict[str, int] = field(default_factory=dict)
+    udr: pd.DataFrame | None = None
+    udr_spearman: float = float("nan")
 
 
 def default_out_dir(run_dirs: Sequence[PathLike]) -> Path:
@@ -200,12 +203,15 @@ def _image_trials(results: pd.DataFrame, select: str, limit_per_model: int) -> l
 
 def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = None, *, images: bool = True,
             image_trials_per_model: int = 1, formats: Sequence[str] = ("png", "pdf"),
-            objectives: Mapping[str, str] | None = None, log: Callable[[str], None] | None = None) -> AnalysisOutput:
+            objectives: Mapping[str, str] | None = None, log: Callable[[str], None] | None = None,
+            udr: bool = True) -> AnalysisOutput:
     """Write figures (PNG and PDF), ``frontier.csv``, the tables and ``report.html`` for one or more runs.
 
     ``objectives`` for the frontier default to the sweep's own (``sweep.yaml``) or else
     ``{"recon_error": "min", "dci": "max"}``. ``images``: also decode image grids from the best
     checkpoint of each model (needs the trial's dataset, regenerated into the cache if absent).
+    ``udr``: rank the finished trials by UDR (``analysis.udr``; needs trials that differ only in seed
+    and their checkpoints) beside DCI, write ``udr.csv`` and the ``udr_vs_dci`` figure.
     """
     if isinstance(run_dirs, (str, os.PathLike)):
         run_dirs = [run_dirs]
@@ -259,14 +265,60 @@ def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = 
     else:
         missing.append("image grids: skipped (--no-images)")
 
+    udr_section = None
+    if udr:
+        udr_section = _udr_ranking(results, out, formats, missing, output, say)
+    else:
+        missing.append("UDR ranking: skipped (--no-udr)")
+
     written = tables.write_tables(results, out / "tables")
     output.tables = {name: out / "tables" / f"{name}.md" for name in written}
     say(f"wrote {len(written)} tables to {out / 'tables'}")
 
     output.report.write_text(_render_html(run_dirs, results, history, objectives, front, counts, missing,
-                                          embedded, image_sections, written))
+                                          embedded, image_sections, written, udr_section))
     say(f"wrote {output.report}")
     return output
+
+
+def _udr_ranking(results: pd.DataFrame, out: Path, formats: Sequence[str], missing: list[str],
+                 output: AnalysisOutput, say: Callable[[str], None]) -> tuple[pd.DataFrame, str, str] | None:
+    """UDR of the finished trials beside their DCI (udr.csv, figure udr_vs_dci): (table, sentence, png)."""
+    from analysis.udr import hyperparameter_groups, udr as udr_frame, udr_vs_metric
+
+    if not {"status", "checkpoint", "dci"} <= set(results.columns):
+        missing.append("UDR ranking: the results have no status, checkpoint or dci column")
+        return None
+    finished = results[results["status"].isin(["finished", "stopped_early"]) & results["checkpoint"].notna()]
+    if finished.empty or hyperparameter_groups(finished).value_counts().max() < 2:
+        missing.append("UDR ranking: no two finished trials with checkpoints share hyperparameters and differ "
+                       "only in seed (list several seeds: in the sweep config)")
+        return None
+    try:
+        scores = udr_frame(finished)
+    except (WeakdisError, OSError, RuntimeError, ValueError, KeyError) as error:
+        missing.append(f"UDR ranking: cannot encode the trials' test images ({' '.join(str(error).split())})")
+        return None
+    columns = [c for c in ("trial_id", "model", "beta", "seed", "dci") if c in finished.columns]
+    table = finished[columns].merge(scores, on="trial_id")
+    table["dci_rank"] = table["dci"].rank(ascending=False, method="min")
+    table = table.sort_values(["udr_rank", "dci_rank"]).drop(columns="group").reset_index(drop=True)
+    table.to_csv(out / UDR_FILE, index=False)
+    output.udr = table
+    stats = udr_vs_metric(finished, scores, "dci")
+    output.udr_spearman = stats["spearman"]
+    sentence = (f"Spearman correlation of UDR and DCI over {int(stats['trials'])} trials: "
+                f"{stats['spearman']:.3f}")
+    say(f"wrote {out / UDR_FILE} ({sentence})")
+    try:
+        fig = plots.udr_vs_metric(finished, scores, "dci")
+    except plots.MissingDataError as error:
+        missing.append(f"figure udr_vs_dci: {error}")
+        return table, sentence, ""
+    output.figures["udr_vs_dci"] = [Path(path) for path in
+                                    plots.save_figure(fig, str(out / "figures" / "udr_vs_dci"), formats)]
+    say(f"wrote {out / 'figures' / 'udr_vs_dci'}.{{{','.join(formats)}}}")
+    return table, sentence, _png_base64(fig)
 
 
 def _image_grids(results: pd.DataFrame, out: Path, formats: Sequence[str], per_model: int, missing: list[str],
@@ -317,13 +369,14 @@ nav.toc { font-size: .9em; background: #f7f7f7; padding: .5em .8em; } nav.toc a 
 
 _SECTIONS = (("missing", "What is missing"), ("configuration", "Configuration"), ("status", "Status"),
              ("best", "Best trials"), ("frontier", "Pareto frontier"), ("figures", "Figures"),
-             ("images", "Image grids"), ("tables", "Tables"))
+             ("images", "Image grids"), ("udr", "UDR ranking"), ("tables", "Tables"))
 
 
 def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: pd.DataFrame,
                  objectives: Mapping[str, str], front: pd.DataFrame, counts: Mapping[str, int],
                  missing: Sequence[str], figures: Sequence[tuple[str, str, str]],
-                 image_sections: Sequence[tuple[str, str, str]], written_tables: Mapping[str, pd.DataFrame]) -> str:
+                 image_sections: Sequence[tuple[str, str, str]], written_tables: Mapping[str, pd.DataFrame],
+                 udr_section: tuple[pd.DataFrame, str, str] | None = None) -> str:
     escape = html.escape
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
              f"<title>weakdis report: {escape(', '.join(Path(os.fspath(d)).name for d in run_dirs))}</title>",
@@ -334,7 +387,7 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
              f"{escape(', '.join(f'{name} ({sense})' for name, sense in objectives.items()))}.</p>"]
     parts.append("<nav class='toc'>Contents: " + "".join(
         f"<a href='#{anchor}'>{escape(title)}</a>" for anchor, title in _SECTIONS
-        if anchor != "images" or image_sections) + "</nav>")
+        if (anchor != "images" or image_sections) and (anchor != "udr" or udr_section)) + "</nav>")
 
     parts.append("<h2 id='missing'>What is missing</h2>")
     if missing:
@@ -391,6 +444,16 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
         parts.append("<h2 id='images'>Image grids</h2>")
         for _, caption, data in image_sections:
             parts.append(_figure_html(caption, data))
+
+    if udr_section:
+        table, sentence, data = udr_section
+        parts.append("<h2 id='udr'>UDR ranking</h2>")
+        parts.append(f"<p>Unsupervised Disentanglement Ranking (Duan et al. 2020): each trial scored by how well "
+                     f"its representation agrees with those of its other seeds, without labels; written to "
+                     f"<code>{UDR_FILE}</code>, best first, beside the DCI ranking. {escape(sentence)}.</p>")
+        parts.append(_html_table(table, digits=3))
+        if data:
+            parts.append(_figure_html("UDR against DCI, one point per trial", data))
 
     parts.append("<h2 id='tables'>Tables</h2><p>Run values beside the papers' published numbers (– where absent).</p>")
     for name, table in written_tables.items():

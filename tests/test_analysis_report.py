@@ -72,7 +72,9 @@ def test_analyze_writes_frontier_figures_tables_and_report(tmp_path):
     assert report.count("src='data:image/png;base64,") == 5
     assert "<pre>name: quick\nobjectives:" in report  # the sweep's configuration
     assert "dci (max), recon_error (min)" in report  # frontier objectives come from sweep.yaml
-    assert output.missing == ["image grids: skipped (--no-images)"]
+    assert output.missing == ["image grids: skipped (--no-images)",
+                              "UDR ranking: no two finished trials with checkpoints share hyperparameters and differ "
+                              "only in seed (list several seeds: in the sweep config)"]
     assert "<li>image grids: skipped (--no-images)</li>" in report
     assert output.status_counts == {"finished": 4, "stopped_early": 0, "failed": 0, "running": 0, "pending": 0}
 

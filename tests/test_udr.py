@@ -55,3 +55,59 @@ def test_informative_latents_and_similarity_helpers():
     assert r[0, 2] == pytest.approx(1.0) and r[2, 0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="spearman or lasso"):
         similarity_matrix(codes, codes, method="cosine")
+
+
+def _seeded_run(tmp_path):
+    """A hand-written run of four real (tiny) beta-VAE trials: beta 1 and 8, seeds 0 and 1, each with the
+    checkpoint that `train` wrote, laid out as Tune lays out a sweep."""
+    import itertools
+    import json
+    import shutil
+
+    from trainables.config import TrialConfig
+    from trainables.loop import train
+
+    run = tmp_path / "seeded"
+    run.mkdir()
+    states = []
+    for index, (beta, seed) in enumerate(itertools.product([1.0, 8.0], [0, 1])):
+        config = {"model": "betavae", "dataset": "dsprites:v2", "data_images": 600, "steps": 30, "batch_size": 32,
+                  "latent_dim": 4, "eval_every": 30, "eval_points": 200, "beta": beta, "seed": seed, "device": "cpu"}
+        result = train(TrialConfig.from_dict(config), out_dir=tmp_path / f"train{index}")
+        trial_id, logdir = f"udr00_{index:05d}", f"trial_{index}_beta={beta},seed={seed}"
+        (run / logdir).mkdir()
+        shutil.copytree(tmp_path / f"train{index}" / "checkpoint", run / logdir / "checkpoint_000000")
+        (run / logdir / "params.json").write_text(json.dumps(config))
+        report = {**result.metrics, "trial_id": trial_id, "training_iteration": 1, "config": config,
+                  "checkpoint_dir_name": "checkpoint_000000"}
+        (run / logdir / "result.json").write_text(json.dumps(report) + "\n")
+        states.append([json.dumps({"trial_id": trial_id, "status": "TERMINATED", "config": config,
+                                   "relative_logdir": logdir}), json.dumps({"error_filename": None, "last_result": {}})])
+    (run / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps({"trial_data": states}))
+    return run
+
+
+def test_analyze_ranks_trials_that_differ_in_seed_by_udr(tmp_path, capsys):
+    from analysis.report import analyze
+    from search.cli import main
+
+    run = _seeded_run(tmp_path)
+    output = analyze(run, tmp_path / "out", images=False, formats=("png",))
+    table = pd.read_csv(tmp_path / "out" / "udr.csv")
+    assert len(table) == 4 and table["udr"].between(0, 1).all()
+    assert list(table["udr_rank"]) == sorted(table["udr_rank"])          # best first
+    # the two seeds of one setting score each other: their UDRs are equal (the median of one pair)
+    for _, group in table.groupby("beta"):
+        assert group["udr"].nunique() == 1
+    assert output.udr is not None and -1 <= output.udr_spearman <= 1
+    assert (tmp_path / "out" / "figures" / "udr_vs_dci.png").stat().st_size > 0
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "<h2 id='udr'>UDR ranking</h2>" in report and "Spearman correlation of UDR and DCI over 4 trials" in report
+    assert not any(note.startswith("UDR") for note in output.missing)
+
+    assert main(["analyze", str(run), "--no-images", "--formats", "png"]) == 0
+    printed = capsys.readouterr().out
+    assert "UDR ranking beside DCI's" in printed and "udr: Spearman correlation of UDR and DCI over 4 trials" in printed
+    assert main(["analyze", str(run), "--no-images", "--formats", "png", "--no-udr", "--out", str(tmp_path / "b")]) == 0
+    assert "missing: UDR ranking: skipped (--no-udr)" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "udr.csv").exists()
