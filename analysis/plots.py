@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis.checkpoints import TrialImages, read_trial_images
 from analysis.pareto import pareto_front
-from analysis.tables import completed_trials, dataset_family, expand_evaluation_grid, model_label
+from analysis.tables import completed_trials, dataset_family, expand_evaluation_grid, model_label, tau_per_component
 from weakdis.registry import METRICS, MODELS
 
 # Okabe & Ito (2008), "Color universal design".
@@ -203,14 +203,16 @@ def _format_level(level: Any) -> str:
 
 
 def clustering_vs_alpha(results: pd.DataFrame, model: str = "absae") -> Any:
-    """Figure 2: clustering accuracy (top) and accepted ratio (bottom) against alpha, one line per tau.
+    """Figure 2: clustering accuracy (top) and accepted ratio (bottom) against alpha, one line per tau
+    (labelled images per prior component, as in the paper: ``tables.tau_per_component``).
 
     Each trial gives a point per alpha of the evaluation grid (``expand_evaluation_grid``).
 
     One column per dataset family; lines are means over seeds (and any other hyperparameter),
     bands the range.
     """
-    frame = _usable(expand_evaluation_grid(results, "clustering"), ["alpha", "tau", "clustering_accuracy", "dataset"],
+    frame = _usable(expand_evaluation_grid(tau_per_component(results), "clustering"),
+                    ["alpha", "tau", "clustering_accuracy", "dataset"],
                     "clustering accuracy against alpha")
     frame = frame[frame["model"] == model] if "model" in frame.columns else frame
     if frame.empty:

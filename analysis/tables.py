@@ -21,6 +21,7 @@ import pandas as pd
 
 from analysis import published
 from analysis.pareto import aggregate_seeds
+from weakdis.errors import WeakdisError
 from weakdis.registry import ALPHA_GRID, DEPTH_GRID, MODELS, clustering_column, relation_column
 
 MODEL_LABELS = {entry.name: entry.label for entry in MODELS}   # from weakdis.registry
@@ -180,11 +181,12 @@ def _grid_table(results: pd.DataFrame, key: str, grid: list[tuple[float, int | N
     frame = frame[frame["model"] == "absae"] if "model" in frame else frame
     if len(frame) and key in frame.columns:
         long = _grid_rows(frame, key, grid, plain)
+        long[key] = long[key].astype(float).round(2)
         run = long.groupby(["family", "alpha", key])[["ACC", "AR"]].mean().reset_index()
     else:
         run = pd.DataFrame(columns=["family", "alpha", key, "ACC", "AR"])
     families = list(dict.fromkeys([*published.DATASET_FAMILIES, *run["family"].dropna().unique()]))
-    keys = set(zip(run["alpha"].astype(float), run[key].astype(int))) if len(run) else set()
+    keys = set(zip(run["alpha"].astype(float), run[key].astype(float))) if len(run) else set()
     if published_rows:
         keys |= set(paper)
     labels = ("ACC", "AR")
@@ -193,7 +195,7 @@ def _grid_table(results: pd.DataFrame, key: str, grid: list[tuple[float, int | N
         row = {"alpha": alpha, key: level}
         for family in families:
             match = run[(run["family"] == family) & np.isclose(run["alpha"].astype(float), alpha)
-                        & (run[key].astype(int) == level)] if len(run) else run
+                        & np.isclose(run[key].astype(float), level)] if len(run) else run
             for label in labels:
                 row[f"{family} {label}"] = float(match[label].iloc[0]) if len(match) else math.nan
             if published_rows:
@@ -205,7 +207,8 @@ def _grid_table(results: pd.DataFrame, key: str, grid: list[tuple[float, int | N
         f"{family} {label}" for family in families
         for label in [*labels, *(["ACC (paper)", "AR (paper)"] if published_rows else [])]])
     table["alpha"] = table["alpha"].astype("float64")
-    table[key] = table[key].astype("Int64")
+    levels = table[key].astype("float64")
+    table[key] = levels.astype("Int64") if np.allclose(levels, levels.round()) else levels
     return table
 
 
@@ -249,12 +252,34 @@ def clustering_table(results: pd.DataFrame, published_rows: bool = True) -> pd.D
     Every evaluation reports both at each alpha of ``weakdis.registry.ALPHA_GRID``
     (``clustering_accuracy_a<alpha>``, ``accepted_ratio_a<alpha>``), so one trial per tau fills a
     column of the table; trials from runs without those columns count at their own ``alpha``. Cells
-    average every finished AbsAE trial with that tau (seeds and other hyperparameters alike). The
-    paper's tau values are 10, 20, 30 labelled samples.
+    average every finished AbsAE trial with that tau (seeds and other hyperparameters alike).
+
+    ``tau`` here is labelled images per prior component, the paper's unit (10, 20, 30 samples: fewer
+    than one per symbol otherwise on HWF): a trial's ``tau`` (all its labelled images) divided by its
+    dataset version's number of factor combinations, e.g. 130 on hwf:v1 (13 symbols) is row 10.
     """
     grid = [(alpha, None, clustering_column(alpha), clustering_column(alpha, "ratio")) for alpha in ALPHA_GRID]
-    return _grid_table(results, "tau", grid, ("clustering_accuracy", "accepted_ratio"), published.CLUSTERING,
+    return _grid_table(tau_per_component(results), "tau", grid, ("clustering_accuracy", "accepted_ratio"), published.CLUSTERING,
                        published_rows)
+
+
+def tau_per_component(results: pd.DataFrame) -> pd.DataFrame:
+    """The results with ``tau`` divided by the number of factor combinations of each trial's dataset
+    version (labelled images per prior component, Table 4's and Figure 2's unit), to 2 decimals."""
+    if not {"tau", "dataset"} <= set(results.columns):
+        return results
+    from trainables.data.versions import get_version
+
+    def components(dataset: object) -> float:
+        try:
+            return float(get_version(str(dataset)).num_combinations)
+        except (WeakdisError, KeyError, ValueError):
+            return math.nan   # a dataset without factor combinations: its tau stays as it is
+
+    out = results.copy()
+    counts = out["dataset"].map(components)
+    out["tau"] = np.where(counts.notna(), out["tau"].astype(float) / counts, out["tau"].astype(float)).round(2)
+    return out
 
 
 def relations_by_depth_table(results: pd.DataFrame, published_rows: bool = True) -> pd.DataFrame:

@@ -16,7 +16,7 @@ def _results() -> pd.DataFrame:
     # absae on dsprites:v2, known front against recon_error: (0.1, 0.5), (0.2, 0.8); (0.3, 0.6) dominated
     for index, (recon, dci) in enumerate([(0.1, 0.5), (0.2, 0.8), (0.3, 0.6)]):
         rows.append({"trial_id": f"a{index}", "status": "finished", "model": "absae", "dataset": "dsprites:v2",
-                     "beta": [1.0, 4.0, 16.0][index], "seed": 0, "alpha": 0.5, "tau": 100, "relation_depth": 1,
+                     "beta": [1.0, 4.0, 16.0][index], "seed": 0, "alpha": 0.5, "tau": 270, "relation_depth": 1,
                      "recon_error": recon, "dci": dci, "mig": dci / 2, "sap": np.nan,
                      "clustering_accuracy": 0.7 + 0.1 * index, "accepted_ratio": 0.9,
                      "relation_accuracy": 0.95})
@@ -59,7 +59,7 @@ def test_clustering_and_depth_figures():
     assert top.get_title() == "dsprites"
     line = top.get_lines()[0]
     assert list(line.get_xdata()) == [0.5] and list(line.get_ydata()) == [pytest.approx(0.8)]  # mean of 0.7..0.9
-    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["τ = 100"]
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["τ = 10"]  # 270 labelled images / 27 components
     depth = plots.relation_accuracy_vs_depth(_results())
     assert depth.axes[0].get_title() == "dsprites: AbsAE + ReL"
     assert list(depth.axes[0].get_lines()[0].get_ydata()) == [pytest.approx(0.95)]

@@ -70,21 +70,26 @@ def test_relations_by_version_table_puts_run_beside_paper():
 
 
 def test_clustering_and_depth_tables_average_the_run_and_merge_the_paper_grid():
+    # Table 4's tau is labelled images per prior component: 540 on dsprites:v2 (27 combinations) is row 20
     frame = pd.DataFrame([
-        _row("absae", "dsprites:v2", 1.0, 0, alpha=0.5, tau=20, clustering_accuracy=0.8, accepted_ratio=0.9),
-        _row("absae", "dsprites:v2", 1.0, 1, alpha=0.5, tau=20, clustering_accuracy=0.9, accepted_ratio=1.0),
+        _row("absae", "dsprites:v2", 1.0, 0, alpha=0.5, tau=540, clustering_accuracy=0.8, accepted_ratio=0.9),
+        _row("absae", "dsprites:v2", 1.0, 1, alpha=0.5, tau=540, clustering_accuracy=0.9, accepted_ratio=1.0),
         _row("absae", "dsprites:v2", 1.0, 0, alpha=0.25, tau=500, clustering_accuracy=0.6, accepted_ratio=0.7),
-        _row("betavae", "dsprites:v2", 1.0, 0, alpha=0.5, tau=20, clustering_accuracy=0.0, accepted_ratio=0.0),
+        _row("betavae", "dsprites:v2", 1.0, 0, alpha=0.5, tau=540, clustering_accuracy=0.0, accepted_ratio=0.0),
         _row("absae", "shapes3d:v2", 1.0, 0, alpha=0.9, relation_depth=5, relation_accuracy=0.75),
+        _row("absae", "hwf:v1", 1.0, 0, alpha=0.0, tau=130, clustering_accuracy=0.5, accepted_ratio=1.0),
     ])
     table = clustering_table(frame).set_index(["alpha", "tau"])
-    assert len(table) == len(published.CLUSTERING) + 2  # the paper's 18 cells plus the run's (0.25, 500), (0.9, 1000)
+    # the paper's 18 cells plus the run's (0.25, 500 / 27) and (0.9, 1000 / 120 on shapes3d:v2)
+    assert len(table) == len(published.CLUSTERING) + 2
     assert table.loc[(0.5, 20), "dsprites ACC"] == pytest.approx(0.85)  # betavae is not an AbsAE
     assert table.loc[(0.5, 20), "dsprites AR"] == pytest.approx(0.95)
     assert table.loc[(0.5, 20), "dsprites ACC (paper)"] == 0.882
     assert table.loc[(0.5, 20), "shapes3d AR (paper)"] == 0.714
-    assert table.loc[(0.25, 500), "dsprites ACC"] == pytest.approx(0.6)
-    assert math.isnan(table.loc[(0.25, 500), "dsprites ACC (paper)"])
+    assert table.loc[(0.25, 18.52), "dsprites ACC"] == pytest.approx(0.6)
+    assert math.isnan(table.loc[(0.25, 18.52), "dsprites ACC (paper)"])
+    assert table.loc[(0.0, 10), "hwf ACC"] == pytest.approx(0.5)       # 130 images of 13 symbols: 10 each
+    assert table.loc[(0.0, 10), "hwf ACC (paper)"] == 0.917
     depth = relations_by_depth_table(frame).set_index(["alpha", "relation_depth"])
     assert depth.loc[(0.9, 5), "shapes3d ACC"] == pytest.approx(0.75)
     assert depth.loc[(0.9, 5), "shapes3d ACC (paper)"] == 0.8830
@@ -137,19 +142,19 @@ def _grid_trial(seed, tau, base, **extra):
 
 
 def test_one_trial_per_tau_fills_every_alpha_of_table_4_and_one_trial_table_5():
-    frame = pd.DataFrame([_grid_trial(0, 10, 0.5), _grid_trial(1, 10, 0.7), _grid_trial(0, 20, 0.6)])
+    frame = pd.DataFrame([_grid_trial(0, 270, 0.5), _grid_trial(1, 270, 0.7), _grid_trial(0, 540, 0.6)])
     table = clustering_table(frame, published_rows=False).set_index(["alpha", "tau"])
     assert len(table) == 6 * 2                                         # six alphas x two taus
     assert table.loc[(0.0, 10), "dsprites ACC"] == pytest.approx(0.6)  # mean of the two seeds
     assert table.loc[(0.9, 10), "dsprites ACC"] == pytest.approx(0.69)
     assert table.loc[(0.9, 20), "dsprites AR"] == pytest.approx(0.55)
-    depth = relations_by_depth_table(frame[frame["tau"] == 20], published_rows=False)
+    depth = relations_by_depth_table(frame[frame["tau"] == 540], published_rows=False)
     depth = depth.set_index(["alpha", "relation_depth"])
     assert len(depth) == 6 * 3
     assert depth.loc[(0.3, 5), "dsprites ACC"] == pytest.approx(0.6 + 0.03 + 0.05)
     assert depth.loc[(0.7, 10), "dsprites AR"] == pytest.approx(1 - 0.7 / 4)
     # a trial without the grid (an older run) still counts at its own alpha and depth
-    old = pd.DataFrame([_row("absae", "dsprites:v2", 1.0, 0, tau=30, alpha=0.5, clustering_accuracy=0.4,
+    old = pd.DataFrame([_row("absae", "dsprites:v2", 1.0, 0, tau=810, alpha=0.5, clustering_accuracy=0.4,
                              accepted_ratio=0.8)])
     mixed = clustering_table(pd.concat([frame, old], ignore_index=True), published_rows=False)
     assert mixed.set_index(["alpha", "tau"]).loc[(0.5, 30), "dsprites ACC"] == pytest.approx(0.4)
@@ -158,7 +163,7 @@ def test_one_trial_per_tau_fills_every_alpha_of_table_4_and_one_trial_table_5():
 def test_figure_2_draws_a_point_per_alpha_from_one_trial():
     from analysis import plots
 
-    fig = plots.clustering_vs_alpha(pd.DataFrame([_grid_trial(0, 10, 0.5)]))
+    fig = plots.clustering_vs_alpha(pd.DataFrame([_grid_trial(0, 270, 0.5)]))
     line = fig.axes[0].get_lines()[0]
     assert list(line.get_xdata()) == [0.0, 0.1, 0.3, 0.5, 0.7, 0.9]
     np.testing.assert_allclose(line.get_ydata(), [0.5, 0.51, 0.53, 0.55, 0.57, 0.59])
