@@ -19,9 +19,10 @@ import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import KFold, cross_val_score
+from sklearn.metrics import mean_squared_error, roc_auc_score
+from sklearn.model_selection import KFold, check_cv, cross_val_score
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import minmax_scale
 from sklearn.tree import DecisionTreeClassifier
 
 from analysis.metrics._checks import as_random_state, check_pair, varying_factors
@@ -43,8 +44,9 @@ def _inputs(codes, factors, metric: str, random_state) -> tuple[np.ndarray, np.n
 
 def minmax_normalise(codes: np.ndarray) -> np.ndarray:
     """Each column scaled to [0, 1]; a constant column becomes 0."""
-    low, span = codes.min(axis=0), np.ptp(codes, axis=0)
-    return (codes - low) / np.where(span > 0, span, 1.0)
+    # scikit-learn's x * (1 / span) - low / span, as the review's code: (x - low) / span can round a
+    # value that lies on a bin edge into the other bin.
+    return minmax_scale(np.asarray(codes, dtype=np.float64))
 
 
 def bin_codes(codes: np.ndarray, num_bins: int) -> np.ndarray:
@@ -88,9 +90,15 @@ def _groups_for_fixed_factor(factors: np.ndarray, k: int) -> list[np.ndarray]:
     return [group for group in groups if group.size > 1]
 
 
-def _groups_for_varied_factor(factors: np.ndarray, k: int) -> list[np.ndarray]:
-    """Row indices of each combination of the other factors that occurs at least twice."""
+def _groups_for_varied_factor(factors: np.ndarray, k: int, num_bins: int) -> list[np.ndarray]:
+    """Row indices of each combination of the other factors that occurs at least twice; another factor
+    with more than ``num_bins`` values is taken in ``num_bins`` equal-width bins of its range (the
+    review code's discretisation of continuous factors), so that the points of a full grid such as
+    dSprites' (3, 6, 40, 32, 32) share combinations."""
     others = np.delete(factors, k, axis=1)
+    for j, column in enumerate(others.T):
+        if np.unique(column).size > num_bins:
+            others[:, j] = bin_codes(column[:, None].astype(np.float64), num_bins)[:, 0]
     _, inverse, counts = np.unique(others, axis=0, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1)
     order = np.argsort(inverse, kind="stable")
@@ -100,15 +108,19 @@ def _groups_for_varied_factor(factors: np.ndarray, k: int) -> list[np.ndarray]:
 
 def _sample_batches(groups: list[np.ndarray], count: int, batch_size: int, rng: np.random.RandomState,
                     metric: str, k: int) -> np.ndarray:
-    """int [count, batch_size] row indices: each batch drawn (with replacement) from one group chosen
-    uniformly at random."""
+    """int [count, batch_size] row indices: each batch from one group chosen uniformly at random. As in
+    the review's code, the batches of a group are consecutive slices of a stream of its rows reshuffled
+    on every pass, so a batch repeats a row only when the group is smaller than the batch (and then
+    holds every row about equally often)."""
     if not groups:
         raise ValueError(f"{metric}: factor {k} has no group of at least two points to sample a batch from")
     chosen = rng.randint(len(groups), size=count)
     batches = np.empty((count, batch_size), dtype=np.int64)
     for g in np.unique(chosen):
-        rows = np.flatnonzero(chosen == g)
-        batches[rows] = groups[g][rng.randint(groups[g].size, size=(rows.size, batch_size))]
+        rows, group = np.flatnonzero(chosen == g), groups[g]
+        passes = -(-rows.size * batch_size // group.size)
+        stream = group[rng.random_sample((passes, group.size)).argsort(axis=1)].reshape(-1)
+        batches[rows] = stream[:rows.size * batch_size].reshape(rows.size, batch_size)
     return batches
 
 
@@ -116,14 +128,31 @@ def _factor_per_sample(num_factors: int, num_train: int, num_eval: int, rng) -> 
     return rng.randint(num_factors, size=num_train + num_eval)
 
 
+def _pairs_sharing_value(factors: np.ndarray, k: int, count: int, rng: np.random.RandomState,
+                         metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two int [count] arrays of row indices: pair i is two distinct points with the same value of factor
+    ``k``, that value drawn uniformly (per pair) among the values that occur at least twice."""
+    groups = _groups_for_fixed_factor(factors, k)
+    if not groups:
+        raise ValueError(f"{metric}: factor {k} has no value shared by two points to make a pair from")
+    sizes = np.array([group.size for group in groups])
+    members, starts = np.concatenate(groups), np.cumsum(sizes) - sizes
+    chosen = rng.randint(len(groups), size=count)
+    size = sizes[chosen]
+    first = (rng.random_sample(count) * size).astype(np.int64)
+    second = (first + 1 + (rng.random_sample(count) * (size - 1)).astype(np.int64)) % size
+    return members[starts[chosen] + first], members[starts[chosen] + second]
+
+
 def z_diff(codes, factors, *, num_bins: int = 10, random_state=None, batch_size: int = 200,
            num_train: int = 10000, num_eval: int = 5000, max_iter: int = 10000) -> float:
     """Z-diff (Higgins et al. 2017, the beta-VAE metric) on observed data.
 
-    Each sample picks a factor k uniformly, a value of k that occurs twice, and ``batch_size`` pairs of
-    points sharing that value; its input is the mean absolute difference of the pairs' codes. A
-    logistic regression predicts k; the score is its accuracy on ``num_eval`` held-out samples,
-    rescaled so that chance (1/K) is 0. ``num_bins`` is unused (factors are already discrete).
+    Each sample picks a factor k uniformly and ``batch_size`` pairs of distinct points that share a
+    value of k (each pair its own value, drawn uniformly among the values that occur twice); its input
+    is the mean absolute difference of the pairs' codes. A logistic regression predicts k; the score is
+    its accuracy on ``num_eval`` held-out samples, rescaled so that chance (1/K) is 0. ``num_bins`` is
+    unused (factors are already discrete).
     """
     codes, factors, rng = _inputs(codes, factors, "z_diff", random_state)
     _need_two_factors(factors, "z_diff")
@@ -132,15 +161,11 @@ def z_diff(codes, factors, *, num_bins: int = 10, random_state=None, batch_size:
     inputs = np.empty((targets.size, codes.shape[1]))
     for k in range(num_factors):
         rows = np.flatnonzero(targets == k)
-        groups = _groups_for_fixed_factor(factors, k)
-        first = _sample_batches(groups, rows.size, batch_size, rng, "z_diff", k)
-        # the partner of each point: another point with the same value of factor k
-        value_of = factors[first, k]
-        partners = np.empty_like(first)
-        for group in groups:
-            mask = value_of == factors[group[0], k]
-            partners[mask] = group[rng.randint(group.size, size=int(mask.sum()))]
-        inputs[rows] = np.abs(codes[first] - codes[partners]).mean(axis=1)
+        first, second = _pairs_sharing_value(factors, k, rows.size * batch_size, rng, "z_diff")
+        for start in range(0, rows.size, 1000):
+            pairs = slice(start * batch_size, (start + 1000) * batch_size)
+            difference = np.abs(codes[first[pairs]] - codes[second[pairs]])
+            inputs[rows[start:start + 1000]] = difference.reshape(-1, batch_size, codes.shape[1]).mean(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = LogisticRegression(max_iter=max_iter).fit(inputs[:num_train], targets[:num_train])
@@ -148,7 +173,7 @@ def z_diff(codes, factors, *, num_bins: int = 10, random_state=None, batch_size:
 
 
 def _variance_votes(codes: np.ndarray, factors: np.ndarray, rng: np.random.RandomState, *, metric: str,
-                    vary: bool, batch_size: int, num_train: int, num_eval: int, num_variance_estimate: int,
+                    vary: bool, num_bins: int, batch_size: int, num_train: int, num_eval: int, num_variance_estimate: int,
                     std_threshold: float) -> float:
     num_factors = factors.shape[1]
     estimate_rows = rng.permutation(codes.shape[0])[:num_variance_estimate]
@@ -162,7 +187,7 @@ def _variance_votes(codes: np.ndarray, factors: np.ndarray, rng: np.random.Rando
     chosen_dim = np.empty(targets.size, dtype=np.int64)
     for k in range(num_factors):
         rows = np.flatnonzero(targets == k)
-        groups = _groups_for_varied_factor(factors, k) if vary else _groups_for_fixed_factor(factors, k)
+        groups = _groups_for_varied_factor(factors, k, num_bins) if vary else _groups_for_fixed_factor(factors, k)
         batches = _sample_batches(groups, rows.size, batch_size, rng, metric, k)
         for start in range(0, rows.size, 1000):
             local = codes[batches[start:start + 1000]][:, :, active].var(axis=1, ddof=1)
@@ -189,7 +214,7 @@ def z_min_var(codes, factors, *, num_bins: int = 10, random_state=None, batch_si
     """
     codes, factors, rng = _inputs(codes, factors, "z_min_var", random_state)
     _need_two_factors(factors, "z_min_var")
-    return _variance_votes(codes, factors, rng, metric="z_min_var", vary=False, batch_size=batch_size,
+    return _variance_votes(codes, factors, rng, metric="z_min_var", vary=False, num_bins=num_bins, batch_size=batch_size,
                            num_train=num_train, num_eval=num_eval, num_variance_estimate=num_variance_estimate,
                            std_threshold=std_threshold)
 
@@ -198,11 +223,12 @@ def z_max_var(codes, factors, *, num_bins: int = 10, random_state=None, batch_si
               num_train: int = 10000, num_eval: int = 5000, num_variance_estimate: int = 10000,
               std_threshold: float = 0.05) -> float:
     """Z-max variance: as :func:`z_min_var`, but each batch varies only factor k (every other factor
-    fixed to the values of one combination that occurs at least twice) and the dimension of largest
-    normalised variance votes for k."""
+    fixed to the values of one combination that occurs at least twice; a factor with more than
+    ``num_bins`` values fixed to one of ``num_bins`` equal-width bins) and the dimension of largest
+    normalised variance votes for k. ValueError when some factor has no such combination."""
     codes, factors, rng = _inputs(codes, factors, "z_max_var", random_state)
     _need_two_factors(factors, "z_max_var")
-    return _variance_votes(codes, factors, rng, metric="z_max_var", vary=True, batch_size=batch_size,
+    return _variance_votes(codes, factors, rng, metric="z_max_var", vary=True, num_bins=num_bins, batch_size=batch_size,
                            num_train=num_train, num_eval=num_eval, num_variance_estimate=num_variance_estimate,
                            std_threshold=std_threshold)
 
@@ -216,7 +242,8 @@ def irs(codes, factors, *, num_bins: int = 10, random_state=None, diff_quantile:
     weighted by those largest deviations. Constant dimensions are left out; all constant -> 0.
     """
     codes, factors, _ = _inputs(codes, factors, "irs", random_state)
-    codes = codes[:, codes.var(axis=0) > 0]
+    # np.ptp, not the variance: a column of 0.7s has a variance of ~1e-29 and no deviation from its mean
+    codes = codes[:, np.ptp(codes, axis=0) > 0]
     if codes.shape[1] == 0:
         return 0.0
     max_deviation = np.abs(codes - codes.mean(axis=0)).max(axis=0)
@@ -294,23 +321,37 @@ def dci_lasso(codes, factors, *, num_bins: int = 10, random_state=None, alphas=L
 
 def dci_random_forest(codes, factors, *, num_bins: int = 10, random_state=None, n_estimators: int = 10,
                       max_depths=(8, 16, 32), max_features=(0.2, 0.4, 0.8, 1.0),
-                      cv: int = 3) -> dict[str, float]:
+                      cv: int = 3, n_jobs: int | None = None) -> dict[str, float]:
     """DCI with random-forest regressors: the review's grid over ``max_depths`` x ``max_features``
     chosen by ``cv``-fold cross-validated MSE (the review uses 10 folds and depths up to 128; 3 folds
-    and depths up to 32 here keep it under the speed budget), refitted on all points; impurity importances; informativeness as in
-    :func:`dci_lasso`."""
+    and depths up to 32 here keep it under the speed budget), refitted on all points; impurity
+    importances; informativeness as in :func:`dci_lasso`. ``n_jobs``: threads per forest (the numbers
+    do not depend on it)."""
     codes, factors, rng = _inputs(codes, factors, "dci_random_forest", random_state)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    folds = KFold(n_splits=cv)
+    folds = list(KFold(n_splits=cv).split(codes))
+
+    def forest(depth, features):
+        return RandomForestRegressor(n_estimators=n_estimators, max_depth=depth, max_features=features,
+                                     random_state=seed, n_jobs=n_jobs)
 
     def fit_one(x, y):
+        errors = {}
+        for f in max_features:
+            reached = [True] * len(folds)  # whether the last forest fitted on a fold grew a tree to its limit
+            fold_errors = [0.0] * len(folds)
+            for d in sorted(max_depths):
+                for i, (train, test) in enumerate(folds):
+                    # a forest none of whose trees reached the previous limit is the same forest under a
+                    # larger one (same seed, same bootstrap, same splits): only refit where it did
+                    if reached[i]:
+                        model = forest(d, f).fit(x[train], y[train])
+                        fold_errors[i] = mean_squared_error(y[test], model.predict(x[test]))
+                        reached[i] = any(tree.tree_.max_depth >= d for tree in model.estimators_)
+                errors[d, f] = float(np.mean(fold_errors))
         grid = [(d, f) for d in max_depths for f in max_features]
-        errors = [-cross_val_score(RandomForestRegressor(n_estimators=n_estimators, max_depth=d, max_features=f,
-                                                         random_state=seed), x, y, cv=folds,
-                                   scoring="neg_mean_squared_error").mean() for d, f in grid]
-        d, f = grid[int(np.argmin(errors))]
-        model = RandomForestRegressor(n_estimators=n_estimators, max_depth=d, max_features=f,
-                                      random_state=seed).fit(x, y)
+        d, f = grid[int(np.argmin([errors[key] for key in grid]))]
+        model = forest(d, f).fit(x, y)
         return model.predict(x), model.feature_importances_
 
     return _dci_regression(codes, factors, fit_one, "dci_random_forest")
@@ -336,29 +377,52 @@ def explicitness(codes, factors, *, num_bins: int = 10, random_state=None, max_i
     return float((total / factors.shape[1] - 0.5) * 2.0)
 
 
-def sap(codes, factors, *, num_bins: int = 10, random_state=None, max_depths=range(1, 10), cv: int = 3) -> float:
+def _predictions_by_depth(tree: DecisionTreeClassifier, x: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """int [len(depths), N] class indices that ``tree`` cut at each depth predicts for ``x``.
+
+    A tree grown to depth d is this tree with every node at depth d made a leaf (nodes are split the
+    same way whatever the depth limit), and a leaf predicts the majority class of its training points,
+    which every node of this tree stores."""
+    path = tree.decision_path(x)  # root to leaf; node ids grow with depth
+    path.sort_indices()
+    length = np.diff(path.indptr)
+    nodes = path.indices[path.indptr[:-1][None, :] + np.minimum(depths[:, None], length[None, :] - 1)]
+    return tree.tree_.value[:, 0, :].argmax(axis=1)[nodes]
+
+
+def sap(codes, factors, *, num_bins: int = 10, random_state=None, max_depths=range(1, 10), cv: int = 10) -> float:
     """SAP (Kumar et al. 2018), the review's classification variant: for each factor and code
     dimension a decision tree on that dimension alone, depth chosen among ``max_depths`` by ``cv``-fold
-    cross-validated accuracy (the review uses 10 folds; 3 here for speed), refitted and scored on all
-    points; mean over factors of the gap between
-    the two most accurate dimensions. Deterministic (ties between equal splits aside)."""
+    cross-validated accuracy (scikit-learn's stratified folds, as ``cross_val_score`` makes them),
+    refitted and scored on all points; mean over factors of the gap between the two most accurate
+    dimensions. Deterministic. One tree of the largest depth per fold gives every depth's predictions
+    (:func:`_predictions_by_depth`)."""
     codes, factors, rng = _inputs(codes, factors, "sap", random_state)
     if codes.shape[1] < 2:
         raise ValueError(f"sap needs codes with at least 2 dimensions (a gap between the two best), got {codes.shape[1]}")
     codes = minmax_normalise(codes)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    folds = KFold(n_splits=cv)
+    depths = np.asarray(list(max_depths))
+    grown = DecisionTreeClassifier(max_depth=int(depths.max()), random_state=seed)
     scores = np.zeros((factors.shape[1], codes.shape[1]))
     for k, column in enumerate(factors.T):
+        classes, labels = np.unique(column, return_inverse=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # classes with fewer members than folds
+            folds = list(check_cv(cv, column, classifier=True).split(codes, column))
         for d in range(codes.shape[1]):
             x = codes[:, d:d + 1]
             if np.ptp(x) == 0:
-                scores[k, d] = np.max(np.unique(column, return_counts=True)[1]) / column.size
+                scores[k, d] = np.max(np.bincount(labels)) / column.size
                 continue
-            cv_scores = [cross_val_score(DecisionTreeClassifier(max_depth=depth, random_state=seed), x, column,
-                                         cv=folds).mean() for depth in max_depths]
-            depth = list(max_depths)[int(np.argmax(cv_scores))]
-            scores[k, d] = DecisionTreeClassifier(max_depth=depth, random_state=seed).fit(x, column).score(x, column)
+            fold_accuracy = np.empty((depths.size, len(folds)))
+            for i, (train, test) in enumerate(folds):
+                tree = grown.fit(x[train], column[train])
+                predicted = np.searchsorted(classes, tree.classes_)[_predictions_by_depth(tree, x[test], depths)]
+                fold_accuracy[:, i] = (predicted == labels[test]).mean(axis=1)
+            depth = depths[int(np.argmax([np.mean(row) for row in fold_accuracy]))]
+            tree = grown.fit(x, column)
+            scores[k, d] = float(np.mean(_predictions_by_depth(tree, x, np.array([depth]))[0] == labels))
     return float(np.mean(_top_two_gap(scores, axis=1)))
 
 
