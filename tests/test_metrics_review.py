@@ -198,3 +198,30 @@ def test_degenerate_inputs_give_numbers_or_clear_errors(data):
         review.mig(perfect[:5], np.zeros((5, 2), dtype=int))
     with pytest.raises(ValueError, match="at least 2 varying factors"):
         review.z_diff(perfect, factors[:, :1])
+
+
+def test_z_max_var_on_a_full_factor_grid_is_a_number_or_a_clear_error():
+    """On dSprites' full grid (3, 6, 40, 32, 32) a few hundred points almost never share all factors but
+    one, so Z-max variance had no batch to draw (the result column was NaN); the position factors are
+    now fixed to one of num_bins bins, as the review's code bins continuous factors."""
+    from analysis.metrics.synthetic import DSPRITES_FACTOR_SIZES, SHAPES3D_FACTOR_SIZES, synthetic_codes
+
+    kwargs = dict(num_train=1000, num_eval=500)
+    codes, factors = synthetic_codes("disentangled", DSPRITES_FACTOR_SIZES, 300, random_state=0)
+    score = review.z_max_var(codes, factors, **kwargs)
+    noise = np.random.RandomState(1).randn(*codes.shape)
+    # small groups (a few points each) let the vote learn batch-specific noise: above 0, far below the code
+    assert score > 0.8 and abs(review.z_max_var(noise, factors, **kwargs)) < score - 0.5
+    codes, factors = synthetic_codes("disentangled", SHAPES3D_FACTOR_SIZES, 100, random_state=0)
+    with pytest.raises(ValueError, match="score more points or pass a smaller num_bins"):
+        review.z_max_var(codes, factors, **kwargs)
+    assert review.z_max_var(codes, factors, num_bins=2, **kwargs) > 0.5
+
+
+def test_irs_with_a_constant_column_whose_variance_is_not_zero():
+    """A column of 0.7s has a floating-point variance of ~1e-29 but no deviation from its mean."""
+    rng = np.random.RandomState(0)
+    factors = rng.randint(4, size=(800, 2))
+    codes = np.c_[factors + 0.05 * rng.randn(800, 2), np.full(800, 0.7)]
+    assert codes.var(axis=0)[2] > 0
+    assert review.irs(codes, factors) == pytest.approx(review.irs(codes[:, :2], factors), abs=1e-12)

@@ -188,6 +188,10 @@ def _variance_votes(codes: np.ndarray, factors: np.ndarray, rng: np.random.Rando
     for k in range(num_factors):
         rows = np.flatnonzero(targets == k)
         groups = _groups_for_varied_factor(factors, k, num_bins) if vary else _groups_for_fixed_factor(factors, k)
+        if not groups and vary:
+            raise ValueError(f"{metric}: no two of the {codes.shape[0]} points share the values of every factor but "
+                             f"factor {k} (a factor with more than num_bins={num_bins} values taken in num_bins bins); "
+                             f"score more points or pass a smaller num_bins")
         batches = _sample_batches(groups, rows.size, batch_size, rng, metric, k)
         for start in range(0, rows.size, 1000):
             local = codes[batches[start:start + 1000]][:, :, active].var(axis=1, ddof=1)
