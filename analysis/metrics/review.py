@@ -16,6 +16,7 @@ import math
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LogisticRegression
@@ -394,39 +395,45 @@ def _predictions_by_depth(tree: DecisionTreeClassifier, x: np.ndarray, depths: n
     return tree.tree_.value[:, 0, :].argmax(axis=1)[nodes]
 
 
-def sap(codes, factors, *, num_bins: int = 10, random_state=None, max_depths=range(1, 10), cv: int = 10) -> float:
+def _sap_accuracy(x: np.ndarray, column: np.ndarray, folds, depths: np.ndarray, seed: int) -> float:
+    """Training accuracy of the tree on ``x`` alone whose depth has the best mean accuracy over ``folds``."""
+    classes, labels = np.unique(column, return_inverse=True)
+    if np.ptp(x) == 0:
+        return float(np.max(np.bincount(labels)) / column.size)
+    grown = DecisionTreeClassifier(max_depth=int(depths.max()), random_state=seed)
+    fold_accuracy = np.empty((depths.size, len(folds)))
+    for i, (train, test) in enumerate(folds):
+        tree = grown.fit(x[train], column[train])
+        predicted = np.searchsorted(classes, tree.classes_)[_predictions_by_depth(tree, x[test], depths)]
+        fold_accuracy[:, i] = (predicted == labels[test]).mean(axis=1)
+    depth = depths[int(np.argmax([np.mean(row) for row in fold_accuracy]))]
+    tree = grown.fit(x, column)
+    return float(np.mean(_predictions_by_depth(tree, x, np.array([depth]))[0] == labels))
+
+
+def sap(codes, factors, *, num_bins: int = 10, random_state=None, max_depths=range(1, 10), cv: int = 10,
+        n_jobs: int | None = None) -> float:
     """SAP (Kumar et al. 2018), the review's classification variant: for each factor and code
     dimension a decision tree on that dimension alone, depth chosen among ``max_depths`` by ``cv``-fold
     cross-validated accuracy (scikit-learn's stratified folds, as ``cross_val_score`` makes them),
     refitted and scored on all points; mean over factors of the gap between the two most accurate
     dimensions. Deterministic. One tree of the largest depth per fold gives every depth's predictions
-    (:func:`_predictions_by_depth`)."""
+    (:func:`_predictions_by_depth`). ``n_jobs``: threads over the code dimensions (the numbers do not
+    depend on it)."""
     codes, factors, rng = _inputs(codes, factors, "sap", random_state)
     if codes.shape[1] < 2:
         raise ValueError(f"sap needs codes with at least 2 dimensions (a gap between the two best), got {codes.shape[1]}")
     codes = minmax_normalise(codes)
     seed = int(rng.randint(np.iinfo(np.int32).max))
     depths = np.asarray(list(max_depths))
-    grown = DecisionTreeClassifier(max_depth=int(depths.max()), random_state=seed)
     scores = np.zeros((factors.shape[1], codes.shape[1]))
-    for k, column in enumerate(factors.T):
-        classes, labels = np.unique(column, return_inverse=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # classes with fewer members than folds
-            folds = list(check_cv(cv, column, classifier=True).split(codes, column))
-        for d in range(codes.shape[1]):
-            x = codes[:, d:d + 1]
-            if np.ptp(x) == 0:
-                scores[k, d] = np.max(np.bincount(labels)) / column.size
-                continue
-            fold_accuracy = np.empty((depths.size, len(folds)))
-            for i, (train, test) in enumerate(folds):
-                tree = grown.fit(x[train], column[train])
-                predicted = np.searchsorted(classes, tree.classes_)[_predictions_by_depth(tree, x[test], depths)]
-                fold_accuracy[:, i] = (predicted == labels[test]).mean(axis=1)
-            depth = depths[int(np.argmax([np.mean(row) for row in fold_accuracy]))]
-            tree = grown.fit(x, column)
-            scores[k, d] = float(np.mean(_predictions_by_depth(tree, x, np.array([depth]))[0] == labels))
+    with Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
+        for k, column in enumerate(factors.T):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # classes with fewer members than folds
+                folds = list(check_cv(cv, column, classifier=True).split(codes, column))
+            scores[k] = parallel(delayed(_sap_accuracy)(codes[:, d:d + 1], column, folds, depths, seed)
+                                 for d in range(codes.shape[1]))
     return float(np.mean(_top_two_gap(scores, axis=1)))
 
 
