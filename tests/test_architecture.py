@@ -73,7 +73,8 @@ def test_grid_columns_are_named_as_documented():
     assert relation_column(5, 0.9) == "relation_accuracy_d5_a0.9"
     assert relation_column(10, 0.0, "ratio") == "relation_accepted_ratio_d10_a0"
     assert ALPHA_GRID == (0.0, 0.1, 0.3, 0.5, 0.7, 0.9) and DEPTH_GRID == (1, 5, 10)
-    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13 + 2  # + the review's 13, the linear-probe pair
+    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13 + 2 + 1
+    # + the review's 13, the linear-probe pair, the binary relations' result accuracy
 
 
 def _inputs_with_prior_and_relations():
@@ -109,7 +110,9 @@ def test_every_registered_metric_is_computed_stored_selectable_and_labelled():
     values = compute_columns(_inputs_with_prior_and_relations(), "absae", OPTIONAL_METRIC_NAMES)
     assert set(values) == set(METRIC_KEYS) == set(METRIC_NAMES)
     for column in METRICS:
-        if column.name != "recon_error":   # needs a model: test_loop_evaluation checks it
+        # recon_error needs a model (test_loop_evaluation); relation_result_accuracy binary relations
+        # (test_models_binary_relations)
+        if column.name not in ("recon_error", "relation_result_accuracy"):
             assert math.isfinite(values[column.name]), column.name
         assert column.name in RESULT_COLUMNS and column.name in HISTORY_COLUMNS
         assert column.objective == (column.name in OBJECTIVE_METRICS)

@@ -144,3 +144,34 @@ def test_rel_output_errors():
         AbsAEConfig(rel_output="three").validate("absae")
     with pytest.raises(WeakdisError, match="rel_output='sign' applies to binary relations"):
         AbsAE(AbsAEConfig(rel_output="sign"), DSPRITES_V2, 1)
+
+
+def test_result_accuracy_scores_every_output_and_the_sign():
+    from analysis.metrics import binary_relation_result_accuracy
+
+    model = _binary_model(extra={"rel_output": "sign"})
+    table = model.relation_table.numpy()                       # [R, C, C, 2]: |a op b| mod 10, negative
+    assert table[1, 2, 7].tolist() == [5, 1] and table[0, 8, 7].tolist() == [5, 0]   # 2 - 7 = -5, 8 + 7 = 15
+
+    def oracle(flip_sign: bool):
+        def outputs(codes, relation, second):
+            a, b = (model.prior.predict(torch.as_tensor(c, dtype=torch.float32)).numpy() for c in (codes, second))
+            target = table[relation, a, b]
+            means = model.prior.means.numpy()[target[:, 0]][:, None, :]
+            negative = (target[:, 1] == 1) != flip_sign
+            return means, np.where(negative, 5.0, -5.0)
+        return outputs
+
+    assert binary_relation_result_accuracy(oracle(False), model.prior, table, n=600, random_state=0) == 1.0
+    flipped = binary_relation_result_accuracy(oracle(True), model.prior, table, n=600, random_state=0)
+    assert flipped == 0.0
+    with pytest.raises(ValueError, match="the table has 2 outputs"):
+        binary_relation_result_accuracy(lambda c, r, s: (c, None), model.prior, table, n=10, random_state=0)
+
+    from trainables.models.capabilities import relational_outputs_numpy
+    trained = relational_outputs_numpy(model, torch.device("cpu"))
+    before = binary_relation_result_accuracy(trained, model.prior, table, n=1000, random_state=1)
+    for _ in range(300):
+        model.relational_step()
+    after = binary_relation_result_accuracy(trained, model.prior, table, n=1000, random_state=1)
+    assert before < 0.2 and after > 0.7, (before, after)

@@ -34,7 +34,7 @@ import torch
 
 from analysis.metrics.columns import EvaluationInputs
 from trainables.config import TrialConfig
-from trainables.models.capabilities import relational_model_numpy
+from trainables.models.capabilities import relational_model_numpy, relational_outputs_numpy
 from weakdis.registry import METRIC_NAMES, METRICS, RELATIONAL_LEARNER, model_entry, resolve
 from weakdis.seeds import derive_seed
 
@@ -122,6 +122,7 @@ def evaluation_inputs(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) ->
     fitted = predicted is not None
     entry = model_entry(cfg.model)
     relational = fitted and entry.has(RELATIONAL_LEARNER)
+    binary = relational and getattr(model, "relation_arity", 1) == 2
     return TrialEvaluationInputs(
         model=model, dataset=dataset, recon_indices=recon_indices,
         representation=predicted if fitted else raw,
@@ -135,6 +136,8 @@ def evaluation_inputs(model: torch.nn.Module, dataset: Any, cfg: TrialConfig) ->
         alpha=cfg.alpha,
         relation_depth=cfg.relation_depth,
         relation_samples=cfg.eval_points,
+        relational_outputs=relational_outputs_numpy(model, device) if binary else None,
+        relation_table=_as_numpy(model.relation_table) if binary else None,
         probe=probe_inputs(model, dataset, cfg),
     )
 

@@ -194,6 +194,8 @@ METRICS: tuple[MetricColumn, ...] = (
                  "analysis.metrics.probe:linear_probe_columns"),
     MetricColumn("linear_probe_accuracy_full", "linear-probe accuracy (class from the whole code)", "max",
                  "analysis.metrics.probe:linear_probe_columns"),
+    MetricColumn("relation_result_accuracy", "relation result accuracy (binary; every output and sign right)",
+                 "max", _COLUMNS + "relation_result_columns", RELATIONAL_LEARNER),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS)
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS if column.objective)

@@ -23,6 +23,7 @@ from analysis.metrics.sampling import sample_representations
 from analysis.metrics.sap import sap
 from analysis.metrics.weak import (
     binary_relation_accuracy_grid,
+    binary_relation_result_accuracy,
     MixturePrior,
     ModularPrior,
     as_prior,
@@ -57,6 +58,7 @@ __all__ = [
     "modularity_explicitness",
     "relation_accuracy",
     "binary_relation_accuracy_grid",
+    "binary_relation_result_accuracy",
     "relation_accuracy_by_depth",
     "relation_accuracy_grid",
     "sample_representations",

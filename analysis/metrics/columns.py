@@ -18,7 +18,9 @@ import numpy as np
 from analysis.metrics.dci import dci
 from analysis.metrics.mig import mig
 from analysis.metrics.sap import sap
-from analysis.metrics.weak import binary_relation_accuracy_grid, clustering_accuracy_by_alpha, relation_accuracy_grid
+from analysis.metrics.weak import (
+    binary_relation_accuracy_grid, binary_relation_result_accuracy, clustering_accuracy_by_alpha, relation_accuracy_grid,
+)
 from weakdis.registry import ALPHA_GRID, DEPTH_GRID, clustering_column, relation_column
 
 
@@ -47,6 +49,10 @@ class EvaluationInputs:
     alpha: float = 0.0
     relation_depth: int = 1
     relation_samples: int = 1000
+    # Binary relations only: (codes, relation, second) -> (output codes [m, O, D], sign logits or None)
+    # and the full target table int [R, C, C, O] (the result's every output, for Figure 10's variants).
+    relational_outputs: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[Any, Any]] | None = None
+    relation_table: np.ndarray | None = None
     # Datasets with a class label: {"codes_train", "content_train", "labels_train", and the same for
     # "_test"}, codes of training-split and test-split images (content: the z part of a factored code).
     probe: dict[str, np.ndarray] | None = None
@@ -144,6 +150,16 @@ def relation_columns(inputs: EvaluationInputs) -> dict[str, float]:
     if rows is None:
         return _nan("relation_accuracy", "relation_accepted_ratio")
     return {"relation_accuracy": rows[0]["accuracy"], "relation_accepted_ratio": rows[0]["accepted_ratio"]}
+
+
+def relation_result_columns(inputs: EvaluationInputs) -> dict[str, float]:
+    """``relation_result_accuracy``: binary relations whose every output (and sign) is right, at depth 1;
+    NaN for unary relations."""
+    if inputs.prior is None or inputs.relational_outputs is None or inputs.relation_table is None:
+        return _nan("relation_result_accuracy")
+    return {"relation_result_accuracy": binary_relation_result_accuracy(
+        inputs.relational_outputs, inputs.prior, inputs.relation_table, n=inputs.relation_samples,
+        random_state=inputs.seed)}
 
 
 def relation_grid_columns(inputs: EvaluationInputs) -> dict[str, float]:

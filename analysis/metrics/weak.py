@@ -529,3 +529,49 @@ def relation_accuracy(
         random_state=random_state, acceptance=acceptance,
     )[0]
     return {"accuracy": result["accuracy"], "accepted_ratio": result["accepted_ratio"]}
+
+
+def binary_relation_result_accuracy(
+    relational_outputs: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[Any, Any]],
+    prior: Any,
+    table: Any,
+    *,
+    n: int = 1000,
+    random_state,
+    acceptance: str = DEFAULT_ACCEPTANCE,
+) -> float:
+    """Fraction of binary relations whose whole result is right: every output code classified into
+    its target component and, where the ReL also outputs a sign, the sign right (Figure 10's variants).
+
+    ``table`` int [R, C, C, O]: per relation and operand components, the target component of each
+    output code, then (when there are more columns than output codes) the sign class, 1 = negative;
+    -1 where (a, b) is no operand pair. ``relational_outputs(codes [n, D], relation [n], second [n, D])
+    -> (codes [n, O', D], negative-sign logits [n] or None)``. ``n`` operand pairs and relations are
+    drawn uniformly, one code sampled from each operand's component (depth 1, no acceptance threshold).
+    """
+    prior, _, random_state, _, num_components = _chain_arguments(prior, [0.0], random_state, [1], n, acceptance)
+    table = _to_numpy(table)
+    if table.ndim != 4 or table.shape[1:3] != (num_components, num_components) or table.shape[0] == 0 \
+            or not np.issubdtype(table.dtype, np.integer):
+        raise ValueError(f"table must be int [R, C, C, O] with C = {num_components} components, "
+                         f"got {table.dtype} {table.shape}")
+    operands = np.flatnonzero((table[..., 0] >= 0).any(axis=(0, 2)))
+    if len(operands) == 0:
+        raise ValueError("table has no operand pair (every entry is -1)")
+    first, second = (operands[random_state.randint(len(operands), size=int(n))] for _ in range(2))
+    relation = random_state.randint(table.shape[0], size=int(n))
+    codes, sign = relational_outputs(_sample_components(prior, first, random_state), relation,
+                                     _sample_components(prior, second, random_state))
+    codes = _to_numpy(codes)
+    codes = codes[:, None, :] if codes.ndim == 2 else codes
+    targets = table[relation, first, second]
+    if codes.shape[1] + (sign is not None) != targets.shape[1]:
+        raise ValueError(f"the relational model gives {codes.shape[1]} code(s)"
+                         f"{' and a sign' if sign is not None else ''}; the table has {targets.shape[1]} outputs")
+    right = np.ones(int(n), dtype=bool)
+    for o in range(codes.shape[1]):
+        predicted, _ = _classify_log(_check_codes_for(prior, codes[:, o], f"relational output {o}"), prior, acceptance)
+        right &= (predicted == _true_factors(prior, targets[:, o])).all(axis=1)
+    if sign is not None:
+        right &= (_to_numpy(sign).reshape(-1) > 0) == (targets[:, -1] == 1)
+    return float(right.mean())

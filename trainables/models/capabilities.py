@@ -73,3 +73,17 @@ def relational_model_numpy(model: Any, device: torch.device):
         return model.relational_model(z, r, z2).float().cpu().numpy()
 
     return apply
+
+
+def relational_outputs_numpy(model: Any, device: torch.device):
+    """A binary ReL's ``relational_outputs`` as a function of numpy arrays: ``(codes [n, O, D], sign
+    logits [n] or None)``."""
+
+    @torch.no_grad()
+    def apply(codes: np.ndarray, relation: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        as_tensor = lambda values, dtype: torch.as_tensor(values, dtype=dtype, device=device)  # noqa: E731
+        out, sign = model.relational_outputs(as_tensor(codes, torch.float32), as_tensor(second, torch.float32),
+                                             as_tensor(relation, torch.int64))
+        return out.float().cpu().numpy(), None if sign is None else sign.float().cpu().numpy()
+
+    return apply
