@@ -11,7 +11,8 @@ import numpy as np
 from trainables.errors import WeakdisError
 
 DATASETS = ("dsprites", "shapes3d")
-GENERATED = DATASETS + ("hwf",)
+DIGITS = ("rotdigits", "colordigits")
+GENERATED = DATASETS + ("hwf",) + DIGITS
 
 
 EPILOG = """\
@@ -23,6 +24,8 @@ examples:
   weakdis data info 3dshapes.h5                                validate and summarise a file
   weakdis data generate hwf --out hwf                          an HWF-layout folder from sklearn's digits
   weakdis data info hwf                                        an HWF folder (generated or the release)
+  weakdis data generate rotdigits --out mnist                  MNIST IDX files of the digits rotdigits / colordigits use
+  weakdis data info mnist                                      a folder of MNIST IDX files (generated or real)
 """
 
 
@@ -33,20 +36,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     generate = actions.add_parser(
         "generate", help="render a dataset file in the official format",
-        description="Render dSprites (.npz) or Shapes3D (.h5) procedurally, in the official layout. "
-                    "Progress: a bar on a terminal, a line every 10 s otherwise (stderr).",
+        description="Render dSprites (.npz) or Shapes3D (.h5) procedurally, in the official layout; "
+                    "write an HWF-layout folder, or for rotdigits / colordigits the four MNIST IDX files of "
+                    "scikit-learn's digits upscaled to 28x28 (exactly what those versions use without "
+                    "data_path). Progress: a bar on a terminal, a line every 10 s otherwise (stderr).",
         formatter_class=formatter,
         epilog="examples:\n  weakdis data generate dsprites --out dsprites.npz\n"
-               "  weakdis data generate shapes3d --out 3dshapes.h5 --version v3 --max-images 20000\n",
+               "  weakdis data generate shapes3d --out 3dshapes.h5 --version v3 --max-images 20000\n"
+               "  weakdis data generate rotdigits --out mnist --gzip\n",
     )
     generate.add_argument("dataset", choices=GENERATED)
     generate.add_argument("--out", required=True, type=Path,
-                          help="file to write (replaced atomically); for hwf a new folder")
+                          help="file to write (replaced atomically); for hwf, rotdigits, colordigits a new folder")
     generate.add_argument("--version", default=None,
                           help="only the rows this version needs, e.g. v2 or dsprites:v2 (default: all rows)")
     generate.add_argument("--max-images", type=int, default=None,
                           help="a seeded random subset of this many rows, kept in official order")
     generate.add_argument("--seed", type=int, default=0, help="seed of the row subset (default 0)")
+    generate.add_argument("--gzip", action="store_true", help="rotdigits / colordigits: write .gz IDX files")
 
     download = actions.add_parser(
         "download", help="fetch the official file (resumable, checksum-verified)",
@@ -61,11 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download.add_argument("--sha256", default=None, help="expected sha256 (default: the published checksum)")
 
     info = actions.add_parser("info", help="validate a dataset file and summarise it",
-                              description="Validate a dSprites .npz / Shapes3D .h5 file and print a summary.",
+                              description="Validate a dSprites .npz / Shapes3D .h5 file, an HWF folder or a folder "
+                                          "of MNIST IDX files and print a summary.",
                               formatter_class=formatter,
                               epilog="examples:\n  weakdis data info 3dshapes.h5\n"
-                                     "  weakdis data info dsprites.npz --quick\n")
-    info.add_argument("path", type=Path, help="a .npz / .h5 file, or an HWF folder")
+                                     "  weakdis data info dsprites.npz --quick\n"
+                                     "  weakdis data info mnist\n")
+    info.add_argument("path", type=Path, help="a .npz / .h5 file, an HWF folder or a folder of MNIST IDX files")
     info.add_argument("--quick", action="store_true", help="check labels and layout only, not every image")
 
 
@@ -81,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
         print(path)
         return 0
     if args.path.is_dir():
-        from trainables.data.hwf import describe_folder
+        from trainables.data.digits import describe_mnist_folder, is_mnist_folder
+        from trainables.data.hwf import SYMBOLS_DIR, describe_folder
+
+        if is_mnist_folder(args.path):
+            print(describe_mnist_folder(args.path))
+            return 0
+        if not (args.path / SYMBOLS_DIR).is_dir():
+            raise WeakdisError(f"{args.path}: neither an HWF folder (no {SYMBOLS_DIR}/) nor MNIST IDX files (no "
+                               "train-images-idx3-ubyte[.gz]); expected one of them")
 
         print(describe_folder(args.path))
         return 0
@@ -106,6 +123,20 @@ def _generate(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
         return 0
+    if args.dataset in DIGITS:
+        from trainables.data.digits import generate_mnist_files
+
+        if args.version is not None or args.max_images is not None or args.seed != 0:
+            raise WeakdisError(f"--version / --max-images / --seed do not apply to {args.dataset}; expected only "
+                               "--out (and --gzip): the files hold every scikit-learn digit, and rotations and "
+                               "colours are drawn from the trial's seed when the folder is loaded")
+        path = generate_mnist_files(args.out, compress=args.gzip)
+        if not quiet:
+            print(f"wrote {path} (MNIST IDX files of the {args.dataset} digits; train with --set data_path={path}) "
+                  f"in {time.perf_counter() - started:.1f} s")
+        return 0
+    if args.gzip:
+        raise WeakdisError(f"--gzip applies to rotdigits / colordigits only, not {args.dataset}")
     progress = (lambda done, total: None) if quiet else WorkProgress(f"generating {args.dataset}", stream=sys.stderr)
     try:
         path = generate_file(args.dataset, args.out, version=args.version, max_images=args.max_images,

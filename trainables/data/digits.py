@@ -35,6 +35,7 @@ COLOUR_JITTER = 0.05
 COLOUR_RANGE = (0.2, 1.0)     # darker colours would hide the digit
 MNIST_FILES = (("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+GENERATED_TEST_DIGITS = 297    # of scikit-learn's 1797 in the generated t10k files (MNIST's 1:6)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,86 @@ def mnist_digits(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         images.append(x)
         labels.append(y.astype(np.int64))
     return np.concatenate(images), np.concatenate(labels)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write uint8 ``array`` as an IDX file of unsigned bytes (gzipped when ``path`` ends in .gz)."""
+    path = Path(path)
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as handle:
+        handle.write(header + array.tobytes())
+
+
+def _mnist_paths(directory: Path) -> list[Path | None]:
+    """The four IDX files of a directory in MNIST_FILES order (None where absent)."""
+    found: list[Path | None] = []
+    for stems in MNIST_FILES:
+        for stem in stems:
+            try:
+                found.append(_find(directory, stem))
+            except WeakdisError:
+                found.append(None)
+    return found
+
+
+def is_mnist_folder(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds at least one of the MNIST IDX files (then it is read as MNIST)."""
+    directory = Path(directory)
+    return directory.is_dir() and any(path is not None for path in _mnist_paths(directory))
+
+
+def generate_mnist_files(out: str | os.PathLike, *, compress: bool = False) -> Path:
+    """Write scikit-learn's digits exactly as the digit versions use them (:func:`sklearn_digits`) as
+    the four MNIST IDX files in a new folder ``out``, the last ``GENERATED_TEST_DIGITS`` in the t10k
+    files; returns ``out``. Loading ``out`` as ``data_path`` gives the same dataset as no ``data_path``:
+    the loader joins train and t10k and makes its own seeded splits."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise WeakdisError(f"--out {out} exists and is not an empty directory; expected a new folder for the MNIST IDX files")
+    if not out.parent.exists():
+        raise WeakdisError(f"--out {out}: the directory {out.parent} does not exist")
+    images, labels = sklearn_digits()
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        import shutil
+
+        shutil.rmtree(partial)
+    partial.mkdir()
+    cut = len(images) - GENERATED_TEST_DIGITS
+    suffix = ".gz" if compress else ""
+    for (image_stem, label_stem), rows in zip(MNIST_FILES, (slice(0, cut), slice(cut, None))):
+        write_idx(partial / (image_stem + suffix), images[rows])
+        write_idx(partial / (label_stem + suffix), labels[rows].astype(np.uint8))
+    if out.exists():
+        out.rmdir()
+    partial.rename(out)
+    return out
+
+
+def describe_mnist_folder(directory: str | os.PathLike) -> str:
+    """Validate a directory of MNIST IDX files (every file read) and summarise it."""
+    directory = Path(directory)
+    images, labels = mnist_digits(directory)
+    lines = [f"folder:   {directory} (MNIST IDX files)"]
+    for path in _mnist_paths(directory):
+        shape = read_idx(path, 3 if "images" in path.name else 1).shape
+        lines.append(f"          {path.name:<28} {path.stat().st_size:>10,} bytes  {' x '.join(map(str, shape))}")
+    counts = np.bincount(labels, minlength=10)
+    lines.append(f"images:   {len(images)} x {images.shape[1:]} uint8, values {int(images.min())}..{int(images.max())} "
+                 "(every image read)")
+    lines.append("digits:   " + ", ".join(f"{d}: {c}" for d, c in enumerate(counts)))
+    reference, reference_labels = sklearn_digits()
+    same = images.shape == reference.shape and np.array_equal(images, reference) and np.array_equal(labels, reference_labels)
+    lines.append("source:   " + ("scikit-learn's digits as weakdis uses them without data_path (weakdis data generate)"
+                                 if same else "not scikit-learn's digits (real MNIST or other IDX files)"))
+    splits = make_splits(len(images), 0)
+    lines.append("versions: (splits of seed 0; rotations and colours are drawn from the trial's seed)")
+    for name, spec in DIGIT_VERSIONS.items():
+        lines.append(f"          {name:<16} {len(images):>7} images: train {len(splits['train'])}, "
+                     f"val {len(splits['val'])}, test {len(splits['test'])}; {spec.description}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ rendering
