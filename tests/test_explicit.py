@@ -87,14 +87,28 @@ def test_predictor_loss_is_eq3_and_the_predictor_has_its_own_optimiser(rot):
     mean, logvar = torch.zeros(1, 2), torch.zeros(1, 2)                    # KL = 0
     predicted = torch.tensor([[0.0, math.log(3.0)]])                       # p(class 1) = 0.75
     labels = torch.tensor([[1]])
-    parts = predictor_vae_loss(logits, x, mean, logvar, predicted, labels, (2,), beta=1.0, lam=2.0)
     ce = -math.log(0.75)
+    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    # as Eq. 3 is printed: the encoder maximises g's cross-entropy
+    parts = predictor_vae_loss(logits, x, mean, logvar, predicted, labels, (2,), beta=1.0, lam=2.0, adversary="ce")
     assert parts["predictor_ce"].item() == pytest.approx(ce, rel=1e-6)
     assert parts["loss"].item() == pytest.approx(math.log(2) - 2.0 * ce, rel=1e-6)
-    # two heads (colour channels): cross-entropies add up
+    # the default, as the paper's text says: the encoder maximises the entropy of g's distribution
+    parts = predictor_vae_loss(logits, x, mean, logvar, predicted, labels, (2,), beta=1.0, lam=2.0)
+    assert parts["predictor_entropy"].item() == pytest.approx(entropy, rel=1e-6)
+    assert parts["loss"].item() == pytest.approx(math.log(2) - 2.0 * entropy, rel=1e-6)
+    # two heads (colour channels): cross-entropies and entropies add up
     two = predictor_vae_loss(logits, x, mean, logvar, torch.cat([predicted, predicted], 1),
                              torch.tensor([[1, 0]]), (2, 2), beta=1.0, lam=1.0)
     assert two["predictor_ce"].item() == pytest.approx(ce - math.log(0.25), rel=1e-6)
+    assert two["predictor_entropy"].item() == pytest.approx(2 * entropy, rel=1e-6)
+    # the entropy term is bounded (at most log K per head, reached by a uniform prediction), the
+    # cross-entropy is not: a confidently wrong g makes it as large as one likes
+    uniform = predictor_vae_loss(logits, x, mean, logvar, torch.zeros(1, 4), labels, (4,), beta=1.0, lam=1.0)
+    assert uniform["predictor_entropy"].item() == pytest.approx(math.log(4), rel=1e-6)
+    wrong = torch.tensor([[50.0, 0.0]])
+    assert predictor_vae_loss(logits, x, mean, logvar, wrong, labels, (2,), 1.0, 1.0, "ce")["loss"].item() < -40
+    assert predictor_vae_loss(logits, x, mean, logvar, wrong, labels, (2,), 1.0, 1.0)["loss"].item() > 0
 
     model = build_model(TrialConfig.from_dict({"model": "predvae", "dataset": "rotdigits:v1", "lr": 1e-3}), rot)
     assert set(model.optimizers()) == {"vae", "predictor"}
@@ -105,6 +119,10 @@ def test_predictor_loss_is_eq3_and_the_predictor_has_its_own_optimiser(rot):
     losses = model.train_step(model.training_batch(rot, rot.sample_indices("train", 16, g), g), 0)
     assert {"predictor_ce", "predictor_loss"} <= set(losses)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.predictor.parameters()))
+    for key, value, expected in (("adversary", "max", "expected one of entropy, ce"),
+                                 ("pred_steps", 0, "expected an integer >= 1")):
+        with pytest.raises(WeakdisError, match=f"{key}=.*is invalid; {expected}"):
+            build_model(TrialConfig.from_dict({"model": "predvae", "dataset": "rotdigits:v1", key: value}), rot)
 
 
 # ------------------------------------------------------------------------- data
@@ -220,6 +238,8 @@ def test_linear_probe_is_one_on_a_perfect_code_and_chance_on_noise():
 
 # ------------------------------------------------------------------------- training
 
+PREDVAE_STEPS = 600
+
 def test_simvae_learns_and_puts_rotation_in_y(rot):
     """A few hundred steps: reconstruction improves, and the z part carries less rotation than y."""
     cfg = TrialConfig.from_dict({"model": "simvae", "dataset": "rotdigits:v1", "lr": 1e-3, "latent_dim": 10,
@@ -247,6 +267,38 @@ def test_simvae_learns_and_puts_rotation_in_y(rot):
     assert grid.shape == (3 * 30 + 2, 8 * 30 + 2, 3) and grid.dtype == np.uint8
     first, last = grid[2:30, 32:60], grid[2:30, 6 * 30 + 2:6 * 30 + 30]    # decoded at y(x) and at y(x')
     assert np.abs(first.astype(int) - last.astype(int)).mean() > 3
+
+
+def _left_right_in_z(model, rot) -> float:
+    """Linear-probe accuracy of left / right from z on the test split (0.5 = no information)."""
+    test = rot.splits["test"]
+    with torch.no_grad():
+        z = model.representation(rot.batch(test))["content"].numpy()
+    side = rot.predictor_labels(test)[:, 0].numpy()
+    half = len(test) // 2
+    return linear_probe_accuracy(z[:half], side[:half], z[half:], side[half:], random_state=0)
+
+
+def test_predvae_adversary_removes_the_factor_from_z(rot):
+    """The fix of issue 14: with the entropy adversary at rotdigits' default weight, left / right
+    is far less decodable from z than without the adversary (lambda_pred 0) or with Eq. 3's literal
+    -CE at the same weight (measured 0.71 against 0.91 and 0.97), and g's loss stays higher."""
+    accuracies, predictor = {}, {}
+    for key, extra in ((0.0, {"lambda_pred": 0.0}), (None, {}), ("ce", {"adversary": "ce"})):
+        cfg = TrialConfig.from_dict({"model": "predvae", "dataset": "rotdigits:v1", "lr": 1e-3, "latent_dim": 10,
+                                     "seed": 0, **extra})
+        model = build_model(cfg, rot)
+        g = torch.Generator().manual_seed(0)
+        for step in range(PREDVAE_STEPS):
+            losses = model.train_step(model.training_batch(rot, rot.sample_indices("train", 64, g), g), step)
+        accuracies[key] = _left_right_in_z(model, rot)
+        predictor[key] = float(losses["predictor_loss"])
+        if key is None:
+            assert model.config.lambda_pred == 10.0 and model.config.adversary == "entropy"
+    assert accuracies[0.0] > 0.85                       # a plain VAE keeps the rotation's side in z
+    assert accuracies[None] < accuracies[0.0] - 0.1
+    assert accuracies["ce"] > accuracies[None] + 0.1    # the unbounded -CE leaves it there
+    assert predictor[None] > predictor[0.0] + 0.2       # g's cross-entropy (nats) stays higher
 
 
 def test_linear_probe_table_puts_the_run_beside_table1():

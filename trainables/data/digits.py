@@ -47,6 +47,7 @@ class DigitsSpec(VersionSpec):
     predictor_classes: tuple[int, ...] = ()    # classes of each predictor label head
     pair_factor: str = ""
     factor_dim: int = 1                        # the explicit models' default size of y
+    predictor_weight: float = 1.0              # predvae's default lambda_pred (measured, docs/reproduction.md)
 
     @property
     def layout(self):
@@ -66,7 +67,7 @@ DIGIT_VERSIONS: dict[str, DigitsSpec] = {
         "rotdigits", "rotdigits:v1",
         (_identity_factor("digit", 0, 10), _identity_factor("rotation", 1, ROTATION_BINS)),
         description="digit 10 x rotation in [-60, 60] degrees (12 bins)", channels=1,
-        predictor_classes=(2,), pair_factor="rotation"),
+        predictor_classes=(2,), pair_factor="rotation", predictor_weight=10.0),
     "colordigits:v1": DigitsSpec(
         "colordigits", "colordigits:v1",
         (_identity_factor("digit", 0, 10), *(_identity_factor(c, i + 1, COLOUR_LEVELS)

@@ -65,13 +65,28 @@ def predictor_cross_entropy(logits: Tensor, labels: Tensor, classes: tuple[int, 
     return sum(nn.functional.cross_entropy(h, labels[:, i]) for i, h in enumerate(heads))
 
 
+def predictor_entropy(logits: Tensor, classes: tuple[int, ...]) -> Tensor:
+    """Mean over the batch of the entropy of g's predicted distribution, summed over label heads."""
+    heads = torch.split(logits, list(classes), dim=1)
+    return sum(-(h.softmax(1) * h.log_softmax(1)).sum(1).mean() for h in heads)
+
+
+ADVERSARIES = ("entropy", "ce")
+
+
 def predictor_vae_loss(logits: Tensor, x: Tensor, mean: Tensor, logvar: Tensor, predicted: Tensor,
-                       labels: Tensor, classes: tuple[int, ...], beta: float, lam: float) -> dict[str, Tensor]:
-    """Eq. 3, the encoder / decoder side: -log p(x | z, y) + beta KL - lam CE(g(z), y_gt)."""
+                       labels: Tensor, classes: tuple[int, ...], beta: float, lam: float,
+                       adversary: str = "entropy") -> dict[str, Tensor]:
+    """Eq. 3, the encoder / decoder side: -log p(x | z, y) + beta KL - lam A, where A is the entropy
+    of g(z) (``adversary="entropy"``, what the paper's text says the encoder maximises) or the
+    cross-entropy CE(g(z), y_gt) of Eq. 3 as printed (``"ce"``)."""
     recon = bernoulli_nll(logits, x).mean()
     kl = gaussian_kl(mean, logvar).mean()
     ce = predictor_cross_entropy(predicted, labels, classes)
-    return {"recon": recon, "kl": kl, "predictor_ce": ce, "loss": recon + beta * kl - lam * ce}
+    entropy = predictor_entropy(predicted, classes)
+    adversarial = entropy if adversary == "entropy" else ce
+    return {"recon": recon, "kl": kl, "predictor_ce": ce, "predictor_entropy": entropy,
+            "loss": recon + beta * kl - lam * adversarial}
 
 
 # ------------------------------------------------------------------------------------------ networks
