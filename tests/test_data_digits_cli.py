@@ -68,7 +68,8 @@ def _error(argv, capsys) -> str:
 
 
 def test_generate_and_info_errors_name_the_file_and_what_was_expected(generated, tmp_path, capsys):
-    assert "exists and is not an empty directory" in _error(["data", "generate", "colordigits", "--out", str(generated)], capsys)
+    assert "exists and is not an empty directory" in _error(
+        ["data", "generate", "colordigits", "--out", str(generated)], capsys)
     assert "do not apply to colordigits" in _error(
         ["data", "generate", "colordigits", "--out", str(tmp_path / "x"), "--max-images", "10"], capsys)
     assert "--gzip applies to rotdigits / colordigits only" in _error(
