@@ -424,5 +424,8 @@ def udr_vs_metric(results: pd.DataFrame, udr_frame: pd.DataFrame, metric: str = 
             ax.scatter(part["udr"], part[metric], color=colour, marker=marker, label=model_label(model))
         ax.set_xlabel("UDR (unsupervised)")
         ax.set_ylabel(_label(metric))
+        if len(merged) >= 3:
+            rho = merged["udr"].rank().corr(merged[metric].rank())
+            ax.set_title(f"Spearman ρ = {rho:.2f} over {len(merged)} trials", fontsize="medium")
         ax.legend()
     return fig
