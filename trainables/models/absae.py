@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from trainables.models.base import ModelConfig
 from trainables.models.networks import MLP
 from trainables.models.priors import GaussianMixturePrior, check_coverage, combination_indices
+from trainables.data.versions import combination_index
 from trainables.models.weak import WeakAutoencoder, WeakConfig
 
 
@@ -45,7 +46,7 @@ class AbsAE(WeakAutoencoder):
 
     def _check_supervision(self, factors: np.ndarray) -> None:
         check_coverage(
-            self.spec.combination_index(factors),
+            combination_index(factors, self.spec.factor_sizes),
             np.asarray(self.spec.combination_factors()), self.spec.factor_names,
             what=f"{self.name} prior component",
         )
