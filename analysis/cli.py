@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.report import analyze
+    from analysis.report import UDR_FILE, analyze, udr_sentence
 
     formats = tuple(part.strip().lower() for part in args.formats.split(",") if part.strip())
     allowed = {"png", "pdf", "svg"}
@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     for note in output.missing:
         print(f"missing: {note}", file=sys.stderr)
     if output.udr is not None:
-        print(f"UDR ranking beside DCI's ({output.out_dir / 'udr.csv'}):")
+        print(f"UDR ranking beside DCI's ({output.out_dir / UDR_FILE}):")
         print(output.udr.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
-        print(f"udr: Spearman correlation of UDR and DCI over {len(output.udr)} trials: {output.udr_spearman:.3f}")
+        print(f"udr: {udr_sentence(output.udr_correlation)}")
     print(f"report: {output.report}")
     return 0
 

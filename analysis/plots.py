@@ -413,6 +413,8 @@ FIGURE_NAMES: Mapping[str, str] = {
 
 def udr_vs_metric(results: pd.DataFrame, udr_frame: pd.DataFrame, metric: str = "dci") -> Any:
     """UDR (Duan et al.) against a supervised metric, one point per trial, coloured by model."""
+    from analysis.udr import udr_vs_metric as udr_correlation
+
     merged = results.merge(udr_frame[["trial_id", "udr"]], on="trial_id")
     merged = _usable(merged, ["udr", metric], "UDR against " + metric)
     with _rc():
@@ -424,8 +426,9 @@ def udr_vs_metric(results: pd.DataFrame, udr_frame: pd.DataFrame, metric: str = 
             ax.scatter(part["udr"], part[metric], color=colour, marker=marker, label=model_label(model))
         ax.set_xlabel("UDR (unsupervised)")
         ax.set_ylabel(_label(metric))
-        if len(merged) >= 3:
-            rho = merged["udr"].rank().corr(merged[metric].rank())
-            ax.set_title(f"Spearman ρ = {rho:.2f} over {len(merged)} trials", fontsize="medium")
+        correlation = udr_correlation(results, udr_frame, metric)
+        if correlation["trials"] >= 3:
+            ax.set_title(f"Spearman ρ = {correlation['spearman']:.2f} over {int(correlation['trials'])} trials",
+                         fontsize="medium")
         ax.legend()
     return fig

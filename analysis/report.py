@@ -42,7 +42,7 @@ class AnalysisOutput:
     missing: list[str] = field(default_factory=list)
     status_counts: dict[str, int] = field(default_factory=dict)
     udr: pd.DataFrame | None = None
-    udr_spearman: float = float("nan")
+    udr_correlation: dict[str, float] = field(default_factory=dict)   # analysis.udr.udr_vs_metric's, with DCI
 
 
 def default_out_dir(run_dirs: Sequence[PathLike]) -> Path:
@@ -281,6 +281,11 @@ def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = 
     return output
 
 
+def udr_sentence(correlation: Mapping[str, float]) -> str:
+    """The report's and the command line's line on ``analysis.udr.udr_vs_metric``'s result with DCI."""
+    return f"Spearman correlation of UDR and DCI over {int(correlation['trials'])} trials: {correlation['spearman']:.3f}"
+
+
 def _udr_ranking(results: pd.DataFrame, out: Path, formats: Sequence[str], missing: list[str],
                  output: AnalysisOutput, say: Callable[[str], None]) -> tuple[pd.DataFrame, str, str] | None:
     """UDR of the finished trials beside their DCI (udr.csv, figure udr_vs_dci): (table, sentence, png)."""
@@ -305,10 +310,8 @@ def _udr_ranking(results: pd.DataFrame, out: Path, formats: Sequence[str], missi
     table = table.sort_values(["udr_rank", "dci_rank"]).drop(columns="group").reset_index(drop=True)
     table.to_csv(out / UDR_FILE, index=False)
     output.udr = table
-    stats = udr_vs_metric(finished, scores, "dci")
-    output.udr_spearman = stats["spearman"]
-    sentence = (f"Spearman correlation of UDR and DCI over {int(stats['trials'])} trials: "
-                f"{stats['spearman']:.3f}")
+    output.udr_correlation = udr_vs_metric(finished, scores, "dci")
+    sentence = udr_sentence(output.udr_correlation)
     say(f"wrote {out / UDR_FILE} ({sentence})")
     try:
         fig = plots.udr_vs_metric(finished, scores, "dci")

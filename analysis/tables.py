@@ -273,7 +273,7 @@ def tau_per_component(results: pd.DataFrame) -> pd.DataFrame:
     def components(dataset: object) -> float:
         try:
             return float(get_version(str(dataset)).num_combinations)
-        except (WeakdisError, KeyError, ValueError):
+        except WeakdisError:
             return math.nan   # a dataset without factor combinations: its tau stays as it is
 
     out = results.copy()

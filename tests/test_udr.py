@@ -99,7 +99,8 @@ def test_analyze_ranks_trials_that_differ_in_seed_by_udr(tmp_path, capsys):
     # the two seeds of one setting score each other: their UDRs are equal (the median of one pair)
     for _, group in table.groupby("beta"):
         assert group["udr"].nunique() == 1
-    assert output.udr is not None and -1 <= output.udr_spearman <= 1
+    assert output.udr is not None and -1 <= output.udr_correlation["spearman"] <= 1
+    assert output.udr_correlation["trials"] == 4
     assert (tmp_path / "out" / "figures" / "udr_vs_dci.png").stat().st_size > 0
     report = (tmp_path / "out" / "report.html").read_text()
     assert "<h2 id='udr'>UDR ranking</h2>" in report and "Spearman correlation of UDR and DCI over 4 trials" in report
