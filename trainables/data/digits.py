@@ -125,12 +125,13 @@ def _find(directory: Path, stem: str) -> Path:
     raise WeakdisError(f"{directory}: no {stem} or {stem}.gz; expected the MNIST IDX files in this directory")
 
 
-def mnist_digits(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """The MNIST training and test digits of a directory of IDX files: uint8 [N, 28, 28], int64 [N]."""
+def _mnist_parts(directory: str | os.PathLike) -> list[tuple[Path, np.ndarray, Path, np.ndarray]]:
+    """(image file, images uint8 [n, 28, 28], label file, labels) of the training and test IDX files,
+    each read and checked once."""
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise WeakdisError(f"data_path={str(directory)!r} is not a directory; expected one holding the MNIST IDX files")
-    images, labels = [], []
+    parts = []
     for image_stem, label_stem in MNIST_FILES:
         image_path, label_path = _find(directory, image_stem), _find(directory, label_stem)
         x, y = read_idx(image_path, 3), read_idx(label_path, 1)
@@ -140,9 +141,18 @@ def mnist_digits(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
             raise WeakdisError(f"{label_path}: {len(y)} labels for {len(x)} images in {image_path}; expected as many")
         if y.max(initial=0) > 9:
             raise WeakdisError(f"{label_path}: label {int(y.max())}; expected digits 0-9")
-        images.append(x)
-        labels.append(y.astype(np.int64))
-    return np.concatenate(images), np.concatenate(labels)
+        parts.append((image_path, x, label_path, y))
+    return parts
+
+
+def _joined(parts: list[tuple[Path, np.ndarray, Path, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.concatenate([x for _, x, _, _ in parts]),
+            np.concatenate([y.astype(np.int64) for _, _, _, y in parts]))
+
+
+def mnist_digits(directory: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST training and test digits of a directory of IDX files: uint8 [N, 28, 28], int64 [N]."""
+    return _joined(_mnist_parts(directory))
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -204,11 +214,12 @@ def generate_mnist_files(out: str | os.PathLike, *, compress: bool = False) -> P
 def describe_mnist_folder(directory: str | os.PathLike) -> str:
     """Validate a directory of MNIST IDX files (every file read) and summarise it."""
     directory = Path(directory)
-    images, labels = mnist_digits(directory)
+    parts = _mnist_parts(directory)
+    images, labels = _joined(parts)
     lines = [f"folder:   {directory} (MNIST IDX files)"]
-    for path in _mnist_paths(directory):
-        shape = read_idx(path, 3 if "images" in path.name else 1).shape
-        lines.append(f"          {path.name:<28} {path.stat().st_size:>10,} bytes  {' x '.join(map(str, shape))}")
+    for image_path, x, label_path, y in parts:
+        for path, array in ((image_path, x), (label_path, y)):
+            lines.append(f"          {path.name:<28} {path.stat().st_size:>10,} bytes  {' x '.join(map(str, array.shape))}")
     counts = np.bincount(labels, minlength=10)
     lines.append(f"images:   {len(images)} x {images.shape[1:]} uint8, values {int(images.min())}..{int(images.max())} "
                  "(every image read)")
