@@ -74,6 +74,8 @@ def test_generate_and_info_errors_name_the_file_and_what_was_expected(generated,
         ["data", "generate", "colordigits", "--out", str(tmp_path / "x"), "--max-images", "10"], capsys)
     assert "--gzip applies to rotdigits / colordigits only" in _error(
         ["data", "generate", "dsprites", "--out", str(tmp_path / "d.npz"), "--gzip"], capsys)
+    assert "--gzip applies to rotdigits / colordigits only, not hwf" in _error(
+        ["data", "generate", "hwf", "--out", str(tmp_path / "h"), "--gzip"], capsys)
     broken = tmp_path / "broken"
     broken.mkdir()
     for path in generated.iterdir():

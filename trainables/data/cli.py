@@ -113,6 +113,8 @@ def _generate(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     quiet = is_quiet()
+    if args.gzip and args.dataset not in DIGITS:
+        raise WeakdisError(f"--gzip applies to rotdigits / colordigits only, not {args.dataset}")
     if args.dataset == "hwf":
         from trainables.data.hwf import generate_hwf
 
@@ -135,8 +137,6 @@ def _generate(args: argparse.Namespace) -> int:
             print(f"wrote {path} (MNIST IDX files of the {args.dataset} digits; train with --set data_path={path}) "
                   f"in {time.perf_counter() - started:.1f} s")
         return 0
-    if args.gzip:
-        raise WeakdisError(f"--gzip applies to rotdigits / colordigits only, not {args.dataset}")
     progress = (lambda done, total: None) if quiet else WorkProgress(f"generating {args.dataset}", stream=sys.stderr)
     try:
         path = generate_file(args.dataset, args.out, version=args.version, max_images=args.max_images,
