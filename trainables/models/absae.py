@@ -9,10 +9,10 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import Tensor, nn
 
+from trainables.data.versions import combination_index
 from trainables.models.base import ModelConfig
 from trainables.models.networks import MLP
 from trainables.models.priors import GaussianMixturePrior, check_coverage, combination_indices
-from trainables.data.versions import combination_index
 from trainables.models.weak import WeakAutoencoder, WeakConfig
 
 

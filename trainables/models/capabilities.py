@@ -81,9 +81,8 @@ def relational_outputs_numpy(model: Any, device: torch.device):
 
     @torch.no_grad()
     def apply(codes: np.ndarray, relation: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        as_tensor = lambda values, dtype: torch.as_tensor(values, dtype=dtype, device=device)  # noqa: E731
-        out, sign = model.relational_outputs(as_tensor(codes, torch.float32), as_tensor(second, torch.float32),
-                                             as_tensor(relation, torch.int64))
+        z, z2 = (torch.as_tensor(values, dtype=torch.float32, device=device) for values in (codes, second))
+        out, sign = model.relational_outputs(z, z2, torch.as_tensor(relation, dtype=torch.int64, device=device))
         return out.float().cpu().numpy(), None if sign is None else sign.float().cpu().numpy()
 
     return apply
