@@ -199,3 +199,45 @@ def test_bf16_precision_trains_with_float32_losses(sprites, name):
     # the networks did run in bf16 (the numbers differ from fp32) and stayed close to fp32
     recon, recon_fp32 = float(losses["recon"]), float(reference["recon"])
     assert recon != recon_fp32 and abs(recon - recon_fp32) < 0.05 * abs(recon_fp32), (recon, recon_fp32)
+
+
+def test_rel_loss_mse_mean_pulls_toward_the_target_means_without_sampling_noise():
+    model = build_model(trial_config("absae", rel_batch_size=4, warmup_steps=0, seed=0, extra={"rel_loss": "mse_mean"}),
+                        stand_in_dataset(DSPRITES_V2))
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(27, 8, generator=g)
+    model.prior.set_parameters(means, 0.5 * torch.eye(8).expand(27, 8, 8))
+    model._prior_ready = True
+    target = torch.tensor([3, 3, 20, 7])
+    a = model._target_codes(target, torch.Generator().manual_seed(1))
+    b = model._target_codes(target, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a, means[target].float())
+    torch.testing.assert_close(a, b)
+    sampled = build_model(trial_config("absae", rel_batch_size=4, warmup_steps=0, seed=0), stand_in_dataset(DSPRITES_V2))
+    sampled.prior.set_parameters(means, 0.5 * torch.eye(8).expand(27, 8, 8))
+    s = sampled._target_codes(target, torch.Generator().manual_seed(1))
+    assert (s - means[target]).abs().max() > 0.05     # "mse" draws a sample of the component
+    assert torch.isfinite(model.relational_step())
+    with pytest.raises(WeakdisError, match="rel_loss"):
+        build_model(trial_config("absae", extra={"rel_loss": "mean"}), stand_in_dataset(DSPRITES_V2))
+
+
+def test_warmup_beta_weighs_the_uniform_prior_term_only_during_warm_up(sprites):
+    config = trial_config("absae", beta=0.7, warmup_steps=3, extra={"warmup_beta": 0.0})
+    model = build_model(config, sprites)
+    assert [model._adversarial_weight(s) for s in (0, 2, 3, 10)] == [0.0, 0.0, 0.7, 0.7]
+    paper = build_model(trial_config("absae", beta=0.7, warmup_steps=3), sprites)
+    assert [paper._adversarial_weight(s) for s in (0, 3)] == [0.7, 0.7]
+    # with weight 0 the encoder's step ignores the discriminator: two models that differ only in their
+    # discriminators' initial weights make the same autoencoder update in warm-up
+    twin = build_model(config, sprites)
+    with torch.no_grad():
+        for p in twin.discriminator.parameters():
+            p.add_(0.5)
+    batch = next(iter(_batches(sprites, 1, 8, seed=0)))
+    model.train_step(batch, 0)
+    twin.train_step(batch, 0)
+    for p, q in zip(model.encoder.parameters(), twin.encoder.parameters()):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(WeakdisError, match="warmup_beta"):
+        build_model(trial_config("absae", extra={"warmup_beta": -1.0}), sprites)

@@ -35,7 +35,7 @@ from trainables.models.relations import (
     rel_output_codes, relation_targets, relations_for,
 )
 
-REL_LOSSES = ("log_density", "mse")
+REL_LOSSES = ("log_density", "mse", "mse_mean")
 
 
 @dataclass
@@ -49,12 +49,14 @@ class WeakConfig(ModelConfig):
     disc_lr: float | None = None            # None = lr
     rel_batch_size: int = 128
     warmup_steps: int = 500
+    warmup_beta: float | None = None        # adversarial weight against Uniform(-1, 1) during warm-up;
+                                            # None = beta (the papers); docs/reproduction.md measures it
     prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once (the authors'
                                             # code); docs/reproduction.md measures both
     prior_covariance_scale: float = 1.0     # fitted covariances x this (the authors' code: 0.1)
     rel_steps: int = 1                      # ReL iterations per autoencoder step (it needs no data)
-    rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code) or
-                                            # "log_density" (Eq. 8); same optimum, mse is better conditioned
+    rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code),
+                                            # "mse_mean" to its mean, or "log_density" (Eq. 8); same optimum
     rel_residual: bool = True               # ReL output = input + MLP(...) instead of MLP(...)
     rel_standardize: bool = True            # ReL sees and outputs codes standardised by the prior
     relation_ends: str = "default"          # "default", "cyclic", "clamp" or "name:mode,..." per relation
@@ -82,6 +84,8 @@ class WeakConfig(ModelConfig):
             fail("rel_batch_size", "an integer >= 1")
         if self.warmup_steps < 0:
             fail("warmup_steps", "an integer >= 0")
+        if self.warmup_beta is not None and not self.warmup_beta >= 0:
+            fail("warmup_beta", "a number >= 0 or null (= beta)")
         if self.prior_refit_every < 0:
             fail("prior_refit_every", "an integer >= 0")
         if not self.prior_covariance_scale > 0:
@@ -311,15 +315,21 @@ class WeakAutoencoder(WeakdisModel):
             target = self.relation_table[relation, start]
             z_out = self._apply_rel(z_in, relation)
             with self.full_precision():
-                if self.config.rel_loss == "mse":
-                    with torch.no_grad():
-                        z_target = self.prior.sample(n, target, g)
-                    per_sample = (z_out - z_target).square().mean(1)
+                if self.config.rel_loss != "log_density":
+                    per_sample = (z_out - self._target_codes(target, g)).square().mean(1)
                 else:
                     per_sample = -self.prior.log_prob(z_out, target)
                 loss = self.config.gamma * per_sample.mean()
             self._optimise(self._optimizers["relational"], loss)
         return per_sample.detach().mean()
+
+    @torch.no_grad()
+    def _target_codes(self, components: Tensor, g: torch.Generator) -> Tensor:
+        """What the ReL's squared error pulls toward: a sample of each target component (``mse``, the
+        authors' code) or its mean (``mse_mean``: the same expected gradient without the sample's noise)."""
+        if self.config.rel_loss == "mse_mean":
+            return self.prior.means[components].float()
+        return self.prior.sample(components.shape[0], components, g).float()
 
     def _binary_relational_step(self, g: torch.Generator, n: int) -> Tensor:
         """Eq. 8 with two inputs: digits a, b and a relation drawn uniformly, z_a, z_b from their
@@ -335,10 +345,8 @@ class WeakAutoencoder(WeakdisModel):
             with self.full_precision():
                 per_sample = torch.zeros(n, device=self.device)
                 for o in range(self.rel_outputs):
-                    if self.config.rel_loss == "mse":
-                        with torch.no_grad():
-                            z_target = self.prior.sample(n, target[:, o], g)
-                        per_sample = per_sample + (codes[:, o] - z_target).square().mean(1)
+                    if self.config.rel_loss != "log_density":
+                        per_sample = per_sample + (codes[:, o] - self._target_codes(target[:, o], g)).square().mean(1)
                     else:
                         per_sample = per_sample - self.prior.log_prob(codes[:, o], target[:, o])
                 if sign is not None:
@@ -370,7 +378,7 @@ class WeakAutoencoder(WeakdisModel):
             z = z.float()
             recon = F.binary_cross_entropy_with_logits(logits.float(), target)
             gen = self._generator_loss(z)
-            loss = recon + self.config.beta * gen
+            loss = recon + self._adversarial_weight(step) * gen
             if labelled is not None:
                 n_label = labelled[1].shape[0]
                 label_loss = F.cross_entropy(self.prior.log_prob_components(z[-n_label:]), labelled[1])
@@ -392,6 +400,11 @@ class WeakAutoencoder(WeakdisModel):
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
+
+    def _adversarial_weight(self, step: int) -> float:
+        if step < self.config.warmup_steps and self.config.warmup_beta is not None:
+            return self.config.warmup_beta
+        return self.config.beta
 
     def _labelled_batch(self) -> tuple[Tensor, Tensor]:
         """``label_batch_size`` labelled images (float, on the device) and their combination indices."""
