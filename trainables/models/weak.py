@@ -54,6 +54,8 @@ class WeakConfig(ModelConfig):
     prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once (the authors'
                                             # code); docs/reproduction.md measures both
     prior_covariance_scale: float = 1.0     # fitted covariances x this (the authors' code: 0.1)
+    disc_restart: bool = False              # restart the discriminator's Adam at the first fit (its
+                                            # moments are the warm-up task's); docs/reproduction.md
     rel_steps: int = 1                      # ReL iterations per autoencoder step (it needs no data)
     rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code),
                                             # "mse_mean" to its mean, or "log_density" (Eq. 8); same optimum
@@ -220,6 +222,8 @@ class WeakAutoencoder(WeakdisModel):
                 chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
                 codes.append(self.encode(chunk))
             self._fit_prior_from(torch.cat(codes), factors.to(device))
+            if not self._prior_ready and self.config.disc_restart:
+                self._optimizers["discriminator"].state.clear()
             self._set_code_standardisation()
             # BatchNorm running statistics differ across ranks, and so would the fitted priors:
             # every rank takes rank 0's.
