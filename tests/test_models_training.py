@@ -241,3 +241,23 @@ def test_warmup_beta_weighs_the_uniform_prior_term_only_during_warm_up(sprites):
         torch.testing.assert_close(p, q)
     with pytest.raises(WeakdisError, match="warmup_beta"):
         build_model(trial_config("absae", extra={"warmup_beta": -1.0}), sprites)
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_disc_restart_clears_the_discriminators_adam_moments_at_the_first_fit_only(sprites, restart):
+    model = build_model(trial_config("absae", warmup_steps=2, rel_batch_size=8, extra={"disc_restart": restart}),
+                        sprites)
+    _supervise(model, sprites)
+    batches = list(_batches(sprites, 4, 8, seed=0))
+    opt = model._optimizers["discriminator"]
+
+    def steps_taken() -> int:
+        return int(next(iter(opt.state.values()))["step"])
+
+    model.train_step(batches[0], 0)
+    model.train_step(batches[1], 1)
+    assert steps_taken() == 2
+    model.train_step(batches[2], 2)          # the fit happens here, before the step's updates
+    assert steps_taken() == (1 if restart else 3)
+    model.train_step(batches[3], 3)
+    assert steps_taken() == (2 if restart else 4)
