@@ -319,13 +319,16 @@ class WeakAutoencoder(WeakdisModel):
             target = self.relation_table[relation, start]
             z_out = self._apply_rel(z_in, relation)
             with self.full_precision():
-                if self.config.rel_loss != "log_density":
-                    per_sample = (z_out - self._target_codes(target, g)).square().mean(1)
-                else:
-                    per_sample = -self.prior.log_prob(z_out, target)
+                per_sample = self._relation_loss(z_out, target, g)
                 loss = self.config.gamma * per_sample.mean()
             self._optimise(self._optimizers["relational"], loss)
         return per_sample.detach().mean()
+
+    def _relation_loss(self, z_out: Tensor, target: Tensor, g: torch.Generator) -> Tensor:
+        """``[n]`` per-sample ReL loss of outputs ``z_out`` toward components ``target`` (``rel_loss``)."""
+        if self.config.rel_loss == "log_density":
+            return -self.prior.log_prob(z_out, target)
+        return (z_out - self._target_codes(target, g)).square().mean(1)
 
     @torch.no_grad()
     def _target_codes(self, components: Tensor, g: torch.Generator) -> Tensor:
@@ -349,10 +352,7 @@ class WeakAutoencoder(WeakdisModel):
             with self.full_precision():
                 per_sample = torch.zeros(n, device=self.device)
                 for o in range(self.rel_outputs):
-                    if self.config.rel_loss != "log_density":
-                        per_sample = per_sample + (codes[:, o] - self._target_codes(target[:, o], g)).square().mean(1)
-                    else:
-                        per_sample = per_sample - self.prior.log_prob(codes[:, o], target[:, o])
+                    per_sample = per_sample + self._relation_loss(codes[:, o], target[:, o], g)
                 if sign is not None:
                     per_sample = per_sample + F.binary_cross_entropy_with_logits(
                         sign, target[:, 1].float(), reduction="none")
