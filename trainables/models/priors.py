@@ -260,6 +260,15 @@ class ModularPrior(nn.Module):
         return int(np.prod(self.factor_sizes))
 
     @property
+    def covariance_scale(self) -> float:
+        return self.priors[0].covariance_scale
+
+    @covariance_scale.setter
+    def covariance_scale(self, value: float) -> None:
+        for prior in self.priors:
+            prior.covariance_scale = float(value)
+
+    @property
     def fitted(self) -> bool:
         return all(p.fitted for p in self.priors)
 

@@ -54,8 +54,12 @@ class WeakConfig(ModelConfig):
     prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once (the authors'
                                             # code); docs/reproduction.md measures both
     prior_covariance_scale: float = 1.0     # fitted covariances x this (the authors' code: 0.1)
+    prior_covariance_anneal_steps: int = 0  # > 0: the scale goes geometrically from 1 to
+                                            # prior_covariance_scale over this many steps after warm-up
     disc_restart: bool = False              # restart the discriminator's Adam at the first fit (its
                                             # moments are the warm-up task's); docs/reproduction.md
+    disc_r1: float = 0.0                    # NOT in the papers: weight of an R1 gradient penalty on the
+                                            # discriminator at prior samples (Mescheder et al. 2018); 0 = off
     rel_steps: int = 1                      # ReL iterations per autoencoder step (it needs no data)
     rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code),
                                             # "mse_mean" to its mean, or "log_density" (Eq. 8); same optimum
@@ -92,6 +96,12 @@ class WeakConfig(ModelConfig):
             fail("prior_refit_every", "an integer >= 0")
         if not self.prior_covariance_scale > 0:
             fail("prior_covariance_scale", "a number > 0")
+        if self.prior_covariance_anneal_steps < 0:
+            fail("prior_covariance_anneal_steps", "an integer >= 0")
+        if self.prior_covariance_anneal_steps > 0 and self.prior_refit_every == 0:
+            fail("prior_covariance_anneal_steps", "0 when prior_refit_every is 0 (the scale changes at refits)")
+        if not self.disc_r1 >= 0:
+            fail("disc_r1", "a number >= 0")
         if self.rel_steps < 1:
             fail("rel_steps", "an integer >= 1")
         if not self.label_weight >= 0:
@@ -221,6 +231,7 @@ class WeakAutoencoder(WeakdisModel):
             for start in range(0, images.shape[0], self.config.fit_batch_size):
                 chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
                 codes.append(self.encode(chunk))
+            self.prior.covariance_scale = self._covariance_scale_at(self.config.warmup_steps if step is None else step)
             self._fit_prior_from(torch.cat(codes), factors.to(device))
             if not self._prior_ready and self.config.disc_restart:
                 self._optimizers["discriminator"].state.clear()
@@ -231,6 +242,15 @@ class WeakAutoencoder(WeakdisModel):
         finally:
             self.train(was_training)
         self._prior_ready = True
+
+    def _covariance_scale_at(self, step: int) -> float:
+        """``prior_covariance_scale``, reached geometrically from 1 over ``prior_covariance_anneal_steps``
+        after warm-up: the components tighten around codes that already sit inside them."""
+        target, span = self.config.prior_covariance_scale, self.config.prior_covariance_anneal_steps
+        if span == 0:
+            return target
+        progress = min(1.0, max(0, step - self.config.warmup_steps) / span)
+        return target ** progress
 
     def _set_code_standardisation(self) -> None:
         """Per-dimension mean and standard deviation of the fitted mixture (component means and
@@ -392,10 +412,15 @@ class WeakAutoencoder(WeakdisModel):
 
         with torch.no_grad(), self.full_precision():
             prior_codes = self.sample_prior(z.shape[0], step)
+        r1 = self.config.disc_r1 > 0
+        prior_codes.requires_grad_(r1)
         fake, real = self._discriminate(z.detach()), self._discriminate(prior_codes)
         with self.full_precision():
             # BCE with logits: prior samples labelled 1, codes labelled 0.
             disc = 0.5 * (F.softplus(-real).mean(0).sum() + F.softplus(fake).mean(0).sum())
+            if r1:
+                grad, = torch.autograd.grad(real.float().sum(), prior_codes, create_graph=True)
+                disc = disc + 0.5 * self.config.disc_r1 * grad.square().sum(1).mean()
         self._optimise(self._optimizers["discriminator"], disc)
 
         out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
