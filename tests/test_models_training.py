@@ -283,12 +283,13 @@ def test_covariance_anneal_tightens_the_fitted_components_geometrically(sprites,
         build_model(trial_config(name, prior_refit_every=0, extra={"prior_covariance_anneal_steps": 10}), sprites)
 
 
-def test_disc_r1_adds_the_gradient_penalty_at_prior_samples_to_the_discriminator_loss(sprites):
+@pytest.mark.parametrize("name", WEAK_MODELS)
+def test_disc_r1_adds_the_gradient_penalty_at_prior_samples_to_the_discriminator_loss(sprites, name):
     batch = next(iter(_batches(sprites, 1, 8, seed=0)))
-    plain = build_model(trial_config("absae", warmup_steps=5), sprites)
-    penalised = build_model(trial_config("absae", warmup_steps=5, extra={"disc_r1": 10.0}), sprites)
+    plain = build_model(trial_config(name, warmup_steps=5), sprites)
+    penalised = build_model(trial_config(name, warmup_steps=5, extra={"disc_r1": 10.0}), sprites)
     base, with_r1 = plain.train_step(batch, 0)["disc"], penalised.train_step(batch, 0)["disc"]
     # identical networks and data at step 0: the difference is the penalty, > 0 for a non-constant critic
     assert float(with_r1) > float(base) + 1e-6
     with pytest.raises(WeakdisError, match="disc_r1"):
-        build_model(trial_config("absae", extra={"disc_r1": -1.0}), sprites)
+        build_model(trial_config(name, extra={"disc_r1": -1.0}), sprites)

@@ -222,7 +222,8 @@ class WeakAutoencoder(WeakdisModel):
     @torch.no_grad()
     def fit_prior(self, step: int | None = None) -> None:
         """Encode the labelled samples (eval-mode BatchNorm) and fit the mixture prior to them."""
-        images, scale, factors = self._require_supervision(self.config.warmup_steps if step is None else step)
+        step = self.config.warmup_steps if step is None else step
+        images, scale, factors = self._require_supervision(step)
         was_training = self.training
         self.eval()
         try:
@@ -231,7 +232,7 @@ class WeakAutoencoder(WeakdisModel):
             for start in range(0, images.shape[0], self.config.fit_batch_size):
                 chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
                 codes.append(self.encode(chunk))
-            self.prior.covariance_scale = self._covariance_scale_at(self.config.warmup_steps if step is None else step)
+            self.prior.covariance_scale = self._covariance_scale_at(step)
             self._fit_prior_from(torch.cat(codes), factors.to(device))
             if not self._prior_ready and self.config.disc_restart:
                 self._optimizers["discriminator"].state.clear()
