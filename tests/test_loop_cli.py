@@ -193,6 +193,13 @@ def test_help_lists_every_trial_config_key_with_its_default_and_meaning(capsys):
         shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         assert line.split()[1] == (shown or "''"), line
     assert "absae.fit_batch_size" in text and "examples:" in text
+    from trainables.train_cli import model_extra_rows
+
+    for model, extra_rows in model_extra_rows().items():
+        for key, default, meaning in extra_rows:
+            assert meaning, f"{model}.{key} has no meaning in --help"
+            line = next(line for line in text.splitlines() if line.split()[:1] == [f"{model}.{key}"])
+            assert line.split()[1] == default, line  # the name never runs into its default
 
 
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):

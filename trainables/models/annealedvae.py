@@ -30,8 +30,8 @@ class AnnealedVAEConfig(VAEConfig):
     set the capacity schedule (disentanglement_lib's study: gamma 1000, c_max 5 to 100, 100,000 steps)."""
 
     gamma: float = 1.0
-    c_max: float = 25.0
-    iteration_threshold: int = 100000
+    c_max: float = 25.0                 # the capacity C (nats) that the KL is pulled to at the end
+    iteration_threshold: int = 100000   # steps over which C rises linearly from 0 to c_max
 
     TRIAL_KEYS: ClassVar[tuple[str, ...]] = VAEConfig.TRIAL_KEYS + ("gamma",)
 

@@ -16,7 +16,7 @@ from trainables.models.factored import FactoredConfig, FactoredVAE, forward_cycl
 class CycleVAEConfig(FactoredConfig):
     """``pair_factor``: as for simvae."""
 
-    pair_factor: str = ""
+    pair_factor: str = ""       # the factor the pairs differ in; "" = the digits' own (rotation or colour)
 
 
 class CycleVAE(FactoredVAE):

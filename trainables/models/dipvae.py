@@ -47,8 +47,8 @@ class DIPVAEConfig(VAEConfig):
     """DIP-VAE: ``lambda_od`` weighs the off-diagonal penalty, ``lambda_d`` the diagonal one
     (None = the study's default ratio to ``lambda_od``)."""
 
-    lambda_od: float = 1.0
-    lambda_d: float | None = None
+    lambda_od: float = 1.0          # weight of the off-diagonal covariance penalty
+    lambda_d: float | None = None   # weight of the diagonal penalty; None = the study's ratio to lambda_od
 
     def validate(self, model_name: str = "model") -> None:
         super().validate(model_name)

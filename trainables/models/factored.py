@@ -133,7 +133,7 @@ class FactoredConfig(VAEConfig):
     """``latent_dim`` is the size of z; ``factor_dim`` that of y."""
 
     factor_dim: int = 1               # unset: the dataset's (rotdigits 1: rotation; colordigits 3: RGB)
-    architecture: str = "auto"
+    architecture: str = "auto"        # "mlp", "conv", "appendix-a" (64x64) or "auto" (by image size and channels)
 
     @classmethod
     def defaults_from_dataset(cls, dataset: Any, values: dict[str, Any], extras: Any) -> dict[str, Any]:

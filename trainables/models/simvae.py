@@ -17,8 +17,8 @@ class SimVAEConfig(FactoredConfig):
     """``lambda_sim`` weighs the similarity KL; ``pair_factor`` names the factor the pairs differ in
     (empty: the digits' own, rotation or colour; on other versions a file factor, default ``orientation``)."""
 
-    lambda_sim: float = 1.0
-    pair_factor: str = ""
+    lambda_sim: float = 1.0     # weight of the similarity KL between the pair's z posteriors
+    pair_factor: str = ""       # the factor the pairs differ in; "" = the digits' own (rotation or colour)
 
 
 class SimVAE(FactoredVAE):
