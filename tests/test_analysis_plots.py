@@ -102,6 +102,20 @@ def test_image_grid_figure_shows_the_grid_unchanged(tmp_path):
         plots.image_grid_figure(grid.astype(np.float32))
 
 
+def test_a_long_title_on_a_narrow_grid_stays_inside_the_figure():
+    """One column of 3 prior means (AbsAE's 27, three to a row) clipped its title before."""
+    grid = np.zeros((9 * 66, 3 * 66), dtype=np.uint8)
+    title = "AbsAE on dsprites:v2-ref: decoded prior means"
+    fig = plots.image_grid_figure(grid, title=title)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box, inside = fig.axes[0].title.get_window_extent(renderer), fig.bbox
+    assert box.x0 >= inside.x0 and box.x1 <= inside.x1 and box.y1 <= inside.y1
+    assert fig.axes[0].title.get_text().replace("\n", " ") == title
+
+
 def test_importing_analysis_stays_light():
     import subprocess
 

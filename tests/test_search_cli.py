@@ -41,7 +41,7 @@ def test_misspelt_key_is_one_line_naming_the_key(tmp_path):
 def test_unknown_config_name(capsys):
     assert main(["sweep", "no-such-config"]) == 1
     assert "sweep config 'no-such-config' does not exist; expected a YAML file or one of the packaged configs: " \
-           "dsprites-fig5-cpu.yaml, dsprites-fig5.yaml, dsprites-table1.yaml, dsprites-udr-cpu.yaml, explicit-table1.yaml, " \
+           "dsprites-fig5-cpu-r1.yaml, dsprites-fig5-cpu.yaml, dsprites-fig5.yaml, dsprites-table1.yaml, dsprites-udr-cpu.yaml, explicit-table1.yaml, " \
            "hwf-table4.yaml, hwf-table5.yaml, quickstart.yaml, shapes3d-fig5.yaml" in capsys.readouterr().err
 
 

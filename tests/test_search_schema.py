@@ -59,7 +59,8 @@ def test_round_trip_through_plain_data():
     assert again == config
 
 
-@pytest.mark.parametrize("name", ["quickstart.yaml", "dsprites-fig5.yaml", "dsprites-fig5-cpu.yaml", "shapes3d-fig5.yaml",
+@pytest.mark.parametrize("name", ["quickstart.yaml", "dsprites-fig5.yaml", "dsprites-fig5-cpu.yaml", "dsprites-fig5-cpu-r1.yaml",
+                                  "shapes3d-fig5.yaml",
                                   "dsprites-table1.yaml", "dsprites-udr-cpu.yaml", "explicit-table1.yaml",
                                   "hwf-table4.yaml", "hwf-table5.yaml"])
 def test_packaged_configs_are_valid(name):
@@ -99,6 +100,17 @@ def test_laptop_scale_figure5_config():
     assert config.fixed["device"] == "cpu" and config.fixed["tau"] == 1000
     weak = {f.model: f for f in config.models if f.model in ("absae", "mae")}
     assert all(f.fixed["warmup_steps"] < config.fixed["steps"] for f in weak.values())
+    # the papers' objective: nothing that departs from them is on in the laptop-scale config
+    assert not any(f.fixed.get("disc_r1") or f.fixed.get("label_weight") for f in weak.values())
+
+
+def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator():
+    base, variant = read_config("dsprites-fig5-cpu").to_dict(), read_config("dsprites-fig5-cpu-r1").to_dict()
+    assert variant.pop("name") == "dsprites-fig5-cpu-r1" and base.pop("name") == "dsprites-fig5-cpu"
+    for model in ("absae", "mae"):
+        fixed = variant["models"][model]["fixed"]
+        assert fixed.pop("disc_r1") == 1.0 and fixed.pop("disc_restart") is True
+    assert variant == base
 
 
 @pytest.mark.parametrize(
@@ -183,7 +195,7 @@ def test_load_from_file_errors(tmp_path):
 
 
 def test_read_config_unknown_packaged_name():
-    with pytest.raises(WeakdisError, match="one of the packaged configs: dsprites-fig5-cpu.yaml, dsprites-fig5.yaml"):
+    with pytest.raises(WeakdisError, match="one of the packaged configs: dsprites-fig5-cpu-r1.yaml, dsprites-fig5-cpu.yaml, dsprites-fig5.yaml"):
         read_config("nonexistent-config")
 
 
