@@ -203,12 +203,23 @@ def test_help_lists_every_trial_config_key_with_its_default_and_meaning(capsys):
 
 
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
+    import dataclasses
+
     from search.sweep_cli import packaged_configs
     from trainables.train_cli import packaged_train_configs, resolve_config
 
     assert "absae-dsprites" in packaged_train_configs()
     cfg = resolve_config("absae-dsprites", ["seed=3"])
     assert (cfg.model, cfg.steps, cfg.seed) == ("absae", 3000, 3)
+    # the trial is dsprites-fig5-cpu's AbsAE trial at beta 0.2, the settings docs/reproduction.md measures
+    from search.sweep_cli import read_config
+
+    sweep = read_config("dsprites-fig5-cpu")
+    absae = next(f for f in sweep.models if f.model == "absae")
+    expected = {key: value for key, value in {**sweep.fixed, **absae.fixed}.items() if key != "device"}
+    trial = {**dataclasses.asdict(cfg), **cfg.extra}
+    assert {key: trial[key] for key in expected} == expected
+    assert cfg.dataset == sweep.datasets[0] and cfg.beta in absae.space["beta"].values
     assert all(not name.startswith("train") for name in packaged_configs())
     assert main(["train", "no-such-config"]) == 1
     assert "config file 'no-such-config': not found (packaged train configs: absae-dsprites, absae-hwf)" in capsys.readouterr().err

@@ -81,7 +81,7 @@ class TrialConfig:
         if unknown:
             raise WeakdisError(
                 f"{source}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(types))}"
-                + (f" or a {model} hyperparameter: {', '.join(sorted(model_keys))}" if model_keys
+                + (f" or one of {model}'s hyperparameters: {', '.join(sorted(model_keys))}" if model_keys
                    else f" (model {model!r} has no hyperparameters of its own)" if model in MODEL_NAMES else "")
             )
         kwargs = {key: coerce(value, types[key], key=key, source=source)
