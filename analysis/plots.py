@@ -29,7 +29,6 @@ MODEL_STYLES: dict[str, tuple[str, str]] = {  # model -> (colour, marker), from 
 }
 SEQUENCE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 SEQUENCE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-TITLE_POINTS = 10   # the axes title size of _RC
 METRIC_NAMES = {column.name: column.label for column in METRICS}   # axis labels, from weakdis.registry
 _RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
        "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False, "axes.spines.right": False,
@@ -330,7 +329,7 @@ def image_grid_figure(grid: np.ndarray, title: str | None = None, row_labels: Se
     figure_width = width * scale / dpi + margin_left
     if title:
         # a narrow grid (one column of prior means) must not clip its title: wrap it to the figure
-        title = textwrap.fill(title, width=max(16, int(figure_width * 72 / (TITLE_POINTS * 0.6))))
+        title = textwrap.fill(title, width=max(16, int(figure_width * 72 / (_RC["axes.titlesize"] * 0.6))))
     with _rc():
         margin_top = (0.1 + 0.25 * (title.count("\n") + 1) if title else 0.1) + (0.35 if col_labels else 0.0)
         fig = _figure(figure_width, height * scale / dpi + margin_top)
@@ -355,7 +354,7 @@ def image_grid_figure(grid: np.ndarray, title: str | None = None, row_labels: Se
         else:
             ax.set_yticks([])
         if title:
-            ax.set_title(title, fontsize=TITLE_POINTS)
+            ax.set_title(title)
     return fig
 
 

@@ -167,11 +167,10 @@ def keys_epilog(with_extras: bool = True) -> str:
         if any(extras.values()):
             lines.append("")
             lines.append("model extras (in CONFIG under extra:, e.g. extra: {fit_batch_size: 256}):")
-            names = {(model, key): f"{model}.{key}" for model, model_rows in extras.items() for key, _, _ in model_rows}
-            name_width = max(len(name) for name in names.values()) + 2
+            name_width = max(len(f"{model}.{key}") for model, model_rows in extras.items() for key, _, _ in model_rows) + 2
             for model, model_rows in extras.items():
                 for key, default, meaning in model_rows:
-                    lines.append(f"  {names[model, key]:<{name_width}}{default:<{dwidth}}{meaning}".rstrip())
+                    lines.append(f"  {model + '.' + key:<{name_width}}{default:<{dwidth}}{meaning}".rstrip())
     return "\n".join(lines) + "\n\n" + EPILOG_EXAMPLES
 
 
