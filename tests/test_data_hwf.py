@@ -9,7 +9,7 @@ from PIL import Image
 
 from search.cli import main
 from trainables.data import get_version, load_dataset
-from trainables.data.hwf import SYMBOLS, generate_hwf, generate_images, read_hwf
+from trainables.data.hwf import OPERATOR_IMAGES, RENDERINGS, SYMBOLS, generate_hwf, generate_images, read_hwf
 from trainables.errors import WeakdisError
 
 
@@ -87,7 +87,24 @@ def test_info_on_a_folder(release, capsys):
 
 @pytest.fixture(scope="module")
 def generated():
-    return generate_images(seed=0, operators=60)
+    return generate_images(seed=0, operators=60, renderings=1)
+
+
+def test_each_digit_is_rendered_in_several_writer_styles():
+    from sklearn.datasets import load_digits
+
+    images, labels = generate_images(seed=3, operators=2, renderings=2)
+    target = load_digits().target
+    assert len(images) == 2 * 1797 + 3 * 2
+    np.testing.assert_array_equal(labels[:2 * 1797], np.tile(target, 2))
+    # the second rendering of a digit is the same digit in another style: close, not equal
+    first, second = images[:1797].astype(float), images[1797:2 * 1797].astype(float)
+    assert not np.array_equal(first, second)
+    same = np.abs(first[:200] - second[:200]).mean()
+    other = np.abs(first[:200] - np.roll(second[:200], 1, axis=0)).mean()
+    assert same < other
+    with pytest.raises(WeakdisError, match="renderings=0"):
+        generate_images(renderings=0)
 
 
 def test_generated_symbols_are_distinct_and_vary_by_writer(generated):
@@ -96,12 +113,21 @@ def test_generated_symbols_are_distinct_and_vary_by_writer(generated):
     np.testing.assert_array_equal(np.bincount(labels)[10:], [60, 60, 60])
     ink = (images > 128).mean(axis=(1, 2))
     assert 0.02 < ink.min() and ink.max() < 0.5                     # strokes, not blobs or blanks
-    # writer styles: stroke thickness and position vary within a symbol
+    # writer styles: stroke thickness and slant vary within a symbol
     twos = images[labels == 2].astype(float)
     assert ((twos > 128).mean(axis=(1, 2)).std() > 0.01)
-    rows = np.arange(45)
-    centre = [(img.sum(1) * rows).sum() / img.sum() for img in twos]
-    assert np.std(centre) > 1.0
+    ones = images[labels == 1].astype(float)
+    columns = np.arange(45)
+    top_minus_bottom = [((img[:12].sum(0) * columns).sum() / img[:12].sum()
+                         - (img[-12:].sum(0) * columns).sum() / img[-12:].sum()) for img in ones]
+    assert np.std(top_minus_bottom) > 2.0
+    # and, as in the release, every symbol is cropped to its box, scaled to fill the frame and centred
+    off_centre = []
+    for image in images[::7]:
+        rows, cols = np.nonzero(image > 128)
+        assert 33 <= max(np.ptp(rows), np.ptp(cols)) + 1 <= 43
+        off_centre.append(max(abs((rows.min() + rows.max()) / 2 - 22), abs((cols.min() + cols.max()) / 2 - 22)))
+    assert np.median(off_centre) <= 1.0 and max(off_centre) <= 5.0   # a faint tail may shift the box a little
     # and the 13 symbols stay recognisable: an RBF SVM on 40 principal components, held-out images
     from sklearn.decomposition import PCA
     from sklearn.svm import SVC
@@ -124,9 +150,9 @@ def test_generate_writes_the_release_layout(tmp_path, capsys):
         assert image.size == (45, 45) and image.format == "JPEG"
         assert np.asarray(image.convert("L")).mean() > 180       # dark ink on white, as in the release
     entries = json.loads((out / "expr_train.json").read_text()) + json.loads((out / "expr_test.json").read_text())
-    assert len(entries) == 1797 + 3 * 180 and all(len(e["img_paths"]) == 1 for e in entries)
+    assert len(entries) == RENDERINGS * 1797 + 3 * OPERATOR_IMAGES and all(len(e["img_paths"]) == 1 for e in entries)
     data = load_dataset("hwf:v1", out)
-    assert len(data) == 1797 + 540 and data.spec.factor_sizes == (13,)
+    assert len(data) == RENDERINGS * 1797 + 3 * OPERATOR_IMAGES and data.spec.factor_sizes == (13,)
     with pytest.raises(WeakdisError, match="exists and is not an empty directory"):
         generate_hwf(out)
 

@@ -202,6 +202,25 @@ def test_help_lists_every_trial_config_key_with_its_default_and_meaning(capsys):
             assert line.split()[1] == default, line  # the name never runs into its default
 
 
+def test_the_hwf_train_config_is_the_hwf_tables_trial():
+    """`weakdis train absae-hwf` runs hwf-table5's trial (and hwf-table4's at tau 130), the settings
+    docs/reproduction.md measures."""
+    import dataclasses
+
+    from search.sweep_cli import read_config
+    from trainables.train_cli import resolve_config
+
+    cfg = resolve_config("absae-hwf", [])
+    trial = {**dataclasses.asdict(cfg), **cfg.extra}
+    for name in ("hwf-table5", "hwf-table4"):
+        sweep = read_config(name)
+        (absae,) = sweep.models
+        expected = {key: value for key, value in {**sweep.fixed, **absae.fixed}.items() if key != "device"}
+        assert {key: trial[key] for key in expected} == expected, name
+        assert cfg.dataset == sweep.datasets[0]
+    assert cfg.tau in read_config("hwf-table4").models[0].space["tau"].values
+
+
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
     import dataclasses
 

@@ -7,8 +7,9 @@ in the release but is no value of any version, so it is skipped).
 
 Without the release, :func:`generate_hwf` writes a folder in that layout from scikit-learn's bundled
 handwritten digits (``load_digits``: 1,797 8x8 images by 43 writers), upscaled and drawn in a
-writer-like style (stroke width, slant, scale, position), plus +, - and x drawn as wobbly pen strokes
-in the same styles. Images are held inverted (ink = 255) so that noise and the decoder see ink on black,
+writer-like style (stroke width, slant, size), plus +, - and x drawn as wobbly pen strokes in the same
+styles; each symbol is cropped to its bounding box, scaled to fill most of the frame and centred, as
+the release's symbols are. Images are held inverted (ink = 255) so that noise and the decoder see ink on black,
 like dSprites.
 """
 from __future__ import annotations
@@ -26,7 +27,10 @@ EXPR_FILES = ("expr_train.json", "expr_test.json")
 SYMBOLS: tuple[str, ...] = tuple("0123456789") + ("+", "-", "times")
 SKIPPED_SYMBOLS = ("div",)
 IMAGE_SIZE = 45
-OPERATOR_IMAGES = 180      # per operator, about as many as each digit has in load_digits
+RENDERINGS = 3             # each load_digits image drawn in this many writer styles
+OPERATOR_IMAGES = 540      # per operator, about as many as each digit has (180 x RENDERINGS)
+# part of the cache folder's name: a change to the generated images must not reuse an older cache
+GENERATOR_VERSION = "v2"
 
 
 def _pil():
@@ -105,30 +109,34 @@ def read_hwf(root: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _styles(n: int, rng: np.random.Generator) -> np.ndarray:
-    """[n, 5] writer styles: stroke width (px), slant (shear), scale, x and y offset (px)."""
-    return np.stack([
-        rng.uniform(1.2, 3.0, n), rng.uniform(-0.35, 0.35, n), rng.uniform(0.75, 1.05, n),
-        rng.uniform(-4.0, 4.0, n), rng.uniform(-4.0, 4.0, n),
-    ], axis=1)
+    """[n, 3] writer styles: stroke width (px), slant (shear) and size (the longer side, px)."""
+    return np.stack([rng.uniform(0.6, 1.6, n), rng.uniform(-0.35, 0.35, n), rng.uniform(36.0, 41.0, n)], axis=1)
 
 
 def _place(ink: np.ndarray, style: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Ink in [0, 1] on a 45x45 canvas: thickened, slanted, scaled and moved by ``style`` (with a
-    little per-image jitter around the writer's style)."""
+    """Ink in [0, 1] on a 45x45 canvas: slanted by ``style`` (with a little per-image jitter around
+    the writer's style), cropped to its bounding box, scaled so that its longer side is the style's
+    size, centred as the release's symbols are, and drawn with the style's pen width."""
     from scipy import ndimage
 
-    width, slant, scale, dx, dy = style + rng.normal(0, [0.2, 0.05, 0.04, 1.0, 1.0])
+    width, slant, size = style + rng.normal(0, [0.15, 0.05, 1.0])
     canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
     h, w = ink.shape
     top, left = (IMAGE_SIZE - h) // 2, (IMAGE_SIZE - w) // 2
     canvas[top:top + h, left:left + w] = ink
-    sigma = max(width, 0.6) / 2
-    canvas = ndimage.gaussian_filter(canvas, sigma) * (1.0 + sigma)
     center = (IMAGE_SIZE - 1) / 2
     # output (r, c) reads input matrix @ (r, c) + offset: shear rows into columns for the slant
-    matrix = np.array([[1.0, 0.0], [slant, 1.0]]) / max(scale, 0.4)
-    offset = np.array([center, center]) - matrix @ np.array([center + dy, center + dx])
-    canvas = ndimage.affine_transform(canvas, matrix, offset=offset, order=1)
+    matrix = np.array([[1.0, 0.0], [slant, 1.0]])
+    canvas = ndimage.affine_transform(canvas, matrix, offset=np.array([center, center]) - matrix @ [center, center], order=1)
+    rows, cols = np.nonzero(canvas > 0.3)
+    crop = canvas[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    fitted = np.clip(ndimage.zoom(crop, min(size, IMAGE_SIZE - 4) / max(crop.shape), order=1), 0.0, 1.0)
+    fitted = fitted[:IMAGE_SIZE, :IMAGE_SIZE]
+    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+    top, left = (IMAGE_SIZE - fitted.shape[0]) // 2, (IMAGE_SIZE - fitted.shape[1]) // 2
+    canvas[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+    sigma = max(width, 0.6) / 2
+    canvas = ndimage.gaussian_filter(canvas, sigma) * (1.0 + sigma)
     return np.clip(1.6 * canvas - 0.15, 0.0, 1.0)
 
 
@@ -137,7 +145,7 @@ def _digit_ink(image: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
     big = ndimage.zoom(image / 16.0, 30 / 8, order=3)
-    return np.clip((big - 0.45) * 3.0, 0.0, 1.0)
+    return np.clip((big - 0.5) * 3.0, 0.0, 1.0)
 
 
 def _operator_ink(symbol: str, rng: np.random.Generator) -> np.ndarray:
@@ -166,22 +174,30 @@ def _operator_ink(symbol: str, rng: np.random.Generator) -> np.ndarray:
             stroke(angle + rng.normal(0, 0.12), rng.uniform(8, 11), (rng.normal(0, 0.6), rng.normal(0, 0.6)))
     from scipy import ndimage
 
-    # the digits' upscaled strokes are about 3 px wide before the writer's pen width is applied
-    return ndimage.grey_dilation(canvas, size=(3, 3))
+    # about as wide as the digits' eroded strokes once both are scaled to the symbol size
+    return ndimage.grey_dilation(canvas, size=(2, 2))
 
 
-def generate_images(seed: int = 0, operators: int = OPERATOR_IMAGES) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images [N, 45, 45] (ink = 255) and symbol indices [N]: load_digits' 1,797 digits and
-    ``operators`` images of each of +, - and x, each drawn in one of 43 writer styles."""
+def generate_images(seed: int = 0, operators: int = OPERATOR_IMAGES,
+                    renderings: int = RENDERINGS) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images [N, 45, 45] (ink = 255) and symbol indices [N]: each of load_digits' 1,797 digits
+    drawn ``renderings`` times, and ``operators`` images of each of +, - and x, each image in one of
+    43 writer styles. The first rendering of a digit is in its pseudo-writer's style, the others in
+    randomly drawn ones; images come rendering by rendering, digits in load_digits' order."""
     from sklearn.datasets import load_digits
 
+    if int(renderings) < 1:
+        raise WeakdisError(f"renderings={renderings!r} is invalid; expected an integer >= 1")
     rng = np.random.default_rng(seed)
     digits = load_digits()
     styles = _styles(43, rng)
     # load_digits carries no writer ids; consecutive images share a pseudo-writer
     writer = np.arange(len(digits.images)) * 43 // len(digits.images)
-    images = [_place(_digit_ink(img), styles[w], rng) for img, w in zip(digits.images, writer)]
-    labels = list(digits.target.astype(np.int64))
+    images, labels = [], []
+    for rendering in range(int(renderings)):
+        chosen = writer if rendering == 0 else rng.integers(43, size=len(writer))
+        images += [_place(_digit_ink(img), styles[w], rng) for img, w in zip(digits.images, chosen)]
+        labels += list(digits.target.astype(np.int64))
     for symbol in ("+", "-", "times"):
         for _ in range(int(operators)):
             images.append(_place(_operator_ink(symbol, rng), styles[rng.integers(43)], rng))
@@ -258,7 +274,7 @@ def cached_folder(seed: int = 0) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise WeakdisError(f"cannot create the data cache {directory} ({error}); set WEAKDIS_DATA to a writable directory") from None
-    path = directory / f"hwf-generated-seed{int(seed)}"
+    path = directory / f"hwf-generated-{GENERATOR_VERSION}-seed{int(seed)}"
     if not path.exists():
         with _file_lock(path.with_name(path.name + ".lock")):
             if not path.exists():
@@ -289,7 +305,8 @@ def count_rows(spec, path: str | os.PathLike | None = None) -> int:
     if path is None:
         from sklearn.datasets import load_digits
 
-        symbols = np.concatenate([load_digits().target, np.repeat(np.arange(10, len(SYMBOLS)), OPERATOR_IMAGES)])
+        symbols = np.concatenate([np.tile(load_digits().target, RENDERINGS),
+                                  np.repeat(np.arange(10, len(SYMBOLS)), OPERATOR_IMAGES)])
     else:
         symbols = list_images(Path(path).expanduser())[1]
     return int(spec.select(np.asarray(symbols)[:, None])[0].sum())
