@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if output.udr is not None:
         print(f"UDR ranking beside DCI's ({output.out_dir / UDR_FILE}):")
         print(output.udr.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
-        print(f"udr: {udr_sentence(output.udr_correlation)}")
+        print(f"udr: {udr_sentence(output.udr_correlations)}")
     print(f"report: {output.report}")
     return 0
 

@@ -25,6 +25,9 @@ SWEEP_FILE = "sweep.yaml"
 FRONTIER_FILE = "frontier.csv"
 REPORT_FILE = "report.html"
 UDR_FILE = "udr.csv"
+# the supervised metrics UDR is compared with. Duan et al. compare with DCI's disentanglement score
+# (disentanglement_lib's), not with the mean of D, C and I that the papers call DCI.
+UDR_METRICS = {"dci": "DCI", "dci_disentanglement": "DCI disentanglement (Duan et al.'s)", "mig": "MIG"}
 FRONTIER_COLUMNS = ("run", "trial_id", "model", "dataset", "seed", "beta", "latent_dim", "tau", "alpha", "lr",
                     "steps", "step", "status", "recon_error", "dci", "mig", "sap", "clustering_accuracy",
                     "accepted_ratio", "relation_accuracy", "checkpoint")
@@ -43,6 +46,8 @@ class AnalysisOutput:
     status_counts: dict[str, int] = field(default_factory=dict)
     udr: pd.DataFrame | None = None
     udr_correlation: dict[str, float] = field(default_factory=dict)   # analysis.udr.udr_vs_metric's, with DCI
+    # the same with every supervised metric of UDR_METRICS that the results have, DCI included
+    udr_correlations: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def default_out_dir(run_dirs: Sequence[PathLike]) -> Path:
@@ -281,9 +286,14 @@ def analyze(run_dirs: PathLike | Iterable[PathLike], out_dir: PathLike | None = 
     return output
 
 
-def udr_sentence(correlation: Mapping[str, float]) -> str:
-    """The report's and the command line's line on ``analysis.udr.udr_vs_metric``'s result with DCI."""
-    return f"Spearman correlation of UDR and DCI over {int(correlation['trials'])} trials: {correlation['spearman']:.3f}"
+def udr_sentence(correlations: Mapping[str, Mapping[str, float]]) -> str:
+    """The report's and the command line's line on ``analysis.udr.udr_vs_metric``'s results:
+    ``correlations[metric]`` for DCI and the other metrics of UDR_METRICS the results have."""
+    dci = correlations["dci"]
+    sentence = f"Spearman correlation of UDR and DCI over {int(dci['trials'])} trials: {dci['spearman']:.3f}"
+    extra = [f"{UDR_METRICS[metric]} {result['spearman']:.3f}" for metric, result in correlations.items()
+             if metric != "dci" and metric in UDR_METRICS]
+    return sentence + (f"; with {', '.join(extra)}" if extra else "")
 
 
 def _udr_ranking(results: pd.DataFrame, out: Path, formats: Sequence[str], missing: list[str],
@@ -304,14 +314,16 @@ def _udr_ranking(results: pd.DataFrame, out: Path, formats: Sequence[str], missi
     except (WeakdisError, OSError, RuntimeError, ValueError, KeyError) as error:
         missing.append(f"UDR ranking: cannot encode the trials' test images ({' '.join(str(error).split())})")
         return None
-    columns = [c for c in ("trial_id", "model", "beta", "seed", "dci") if c in finished.columns]
+    metrics = [m for m in UDR_METRICS if m in finished.columns]
+    columns = [c for c in ("trial_id", "model", "beta", "seed", *metrics) if c in finished.columns]
     table = finished[columns].merge(scores, on="trial_id")
     table["dci_rank"] = table["dci"].rank(ascending=False, method="min")
     table = table.sort_values(["udr_rank", "dci_rank"]).drop(columns="group").reset_index(drop=True)
     table.to_csv(out / UDR_FILE, index=False)
     output.udr = table
-    output.udr_correlation = udr_vs_metric(finished, scores, "dci")
-    sentence = udr_sentence(output.udr_correlation)
+    output.udr_correlations = {metric: udr_vs_metric(finished, scores, metric) for metric in metrics}
+    output.udr_correlation = output.udr_correlations["dci"]
+    sentence = udr_sentence(output.udr_correlations)
     say(f"wrote {out / UDR_FILE} ({sentence})")
     try:
         fig = plots.udr_vs_metric(finished, scores, "dci")

@@ -101,6 +101,10 @@ def test_analyze_ranks_trials_that_differ_in_seed_by_udr(tmp_path, capsys):
         assert group["udr"].nunique() == 1
     assert output.udr is not None and -1 <= output.udr_correlation["spearman"] <= 1
     assert output.udr_correlation["trials"] == 4
+    # Duan et al. compare UDR with DCI's disentanglement score; MIG beside it
+    assert set(output.udr_correlations) == {"dci", "dci_disentanglement", "mig"}
+    assert output.udr_correlations["dci"] == output.udr_correlation
+    assert {"dci", "dci_disentanglement", "mig"} <= set(table.columns)
     assert (tmp_path / "out" / "figures" / "udr_vs_dci.png").stat().st_size > 0
     report = (tmp_path / "out" / "report.html").read_text()
     assert "<h2 id='udr'>UDR ranking</h2>" in report and "Spearman correlation of UDR and DCI over 4 trials" in report
@@ -109,6 +113,17 @@ def test_analyze_ranks_trials_that_differ_in_seed_by_udr(tmp_path, capsys):
     assert main(["analyze", str(run), "--no-images", "--formats", "png"]) == 0
     printed = capsys.readouterr().out
     assert "UDR ranking beside DCI's" in printed and "udr: Spearman correlation of UDR and DCI over 4 trials" in printed
+    assert "; with DCI disentanglement (Duan et al.'s) " in printed
     assert main(["analyze", str(run), "--no-images", "--formats", "png", "--no-udr", "--out", str(tmp_path / "b")]) == 0
     assert "missing: UDR ranking: skipped (--no-udr)" in capsys.readouterr().err
     assert not (tmp_path / "b" / "udr.csv").exists()
+
+
+def test_udr_sentence_names_each_metric_with_its_correlation():
+    from analysis.report import udr_sentence
+
+    correlations = {"dci": {"spearman": 0.27, "trials": 9.0}, "dci_disentanglement": {"spearman": 0.61, "trials": 9.0},
+                    "mig": {"spearman": 0.433, "trials": 9.0}}
+    assert udr_sentence(correlations) == ("Spearman correlation of UDR and DCI over 9 trials: 0.270; with "
+                                          "DCI disentanglement (Duan et al.'s) 0.610, MIG 0.433")
+    assert udr_sentence({"dci": correlations["dci"]}) == "Spearman correlation of UDR and DCI over 9 trials: 0.270"
