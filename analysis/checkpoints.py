@@ -18,7 +18,8 @@ class TrialImages:
     """The image grids of one trained trial (uint8 arrays as ``trainables.images`` tiles them).
 
     ``prior_means`` is None for a model without a mixture prior; ``relations`` (and
-    ``relation_names``) are empty for a model without a relational learner.
+    ``relation_names``) are empty for a model without a relational learner. ``relation_arity`` 2 (HWF)
+    means each row of ``relations`` starts with two operands, not an input and its reconstruction.
     """
 
     model: str
@@ -27,6 +28,7 @@ class TrialImages:
     prior_means: np.ndarray | None
     relations: np.ndarray | None
     relation_names: tuple[str, ...]
+    relation_arity: int = 1
 
 
 def read_trial_images(trial: str | os.PathLike | tuple[Any, Any, Any], *, reconstructions: int = 8,
@@ -55,6 +57,7 @@ def read_trial_images(trial: str | os.PathLike | tuple[Any, Any, Any], *, recons
         prior_means=prior_means_grid(model, max_images=max_prior_means) if has_prior else None,
         relations=relation_grid(model, dataset, n=relation_images, seed=seed) if has_relations else None,
         relation_names=tuple(getattr(r, "name", str(r)) for r in model.relations) if has_relations else (),
+        relation_arity=int(getattr(model, "relation_arity", 1)),
     )
 
 

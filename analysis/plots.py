@@ -386,12 +386,15 @@ def prior_means_figure(trial: Any, max_images: int = 64) -> Any:
 
 
 def relation_figure(trial: Any, n: int = 4, seed: int = 0) -> Any:
-    """Figures 9-12: inputs, reconstructions and each learned relation applied once (AbsAE / M-AE)."""
+    """Figures 9-12: inputs, reconstructions and each learned relation applied once (AbsAE / M-AE);
+    for HWF's binary relations the two operands a, b and each of a + b, a - b, a x b (Figure 9)."""
     images = _loaded(trial, relation_images=n, seed=seed)
     if images.relations is None:
         raise MissingDataError(f"relation grid: {images.model} has no relational learner")
-    # one row per test image; columns: the input, its reconstruction, each relation applied once
-    labels = ["input", "reconstruction", *images.relation_names]
+    # one row per test image (per pair for a binary ReL); columns: the input and its reconstruction
+    # (the two operands a, b), then each relation applied once
+    operands = ["a", "b"] if images.relation_arity == 2 else ["input", "reconstruction"]
+    labels = [*operands, *images.relation_names]
     return image_grid_figure(images.relations,
                              title=f"{model_label(images.model)} + ReL on {images.dataset}: relations",
                              col_labels=labels)

@@ -193,3 +193,9 @@ def test_weak_models_train_on_hwf_and_score_binary_relations(model, tmp_path):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
     assert metrics["relation_accepted_ratio_d10_a0"] == 1.0
     assert math.isnan(metrics["mig"]) and math.isnan(metrics["sap"])   # one factor: no gap between two
+    # Figure 9's grid: per row the operands a and b, then each relation's decoded result
+    from analysis import plots
+
+    figure = plots.relation_figure(str(tmp_path / "checkpoint"), n=2, seed=0)
+    labels = [label.get_text() for label in figure.axes[0].get_xticklabels()]
+    assert labels == ["a", "b", "sum", "difference", "product"]
