@@ -113,6 +113,14 @@ def _styles(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([rng.uniform(0.6, 1.6, n), rng.uniform(-0.35, 0.35, n), rng.uniform(36.0, 41.0, n)], axis=1)
 
 
+def _centred(ink: np.ndarray) -> np.ndarray:
+    """``ink`` (at most 45x45) in the middle of an empty 45x45 canvas."""
+    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+    top, left = (IMAGE_SIZE - ink.shape[0]) // 2, (IMAGE_SIZE - ink.shape[1]) // 2
+    canvas[top:top + ink.shape[0], left:left + ink.shape[1]] = ink
+    return canvas
+
+
 def _place(ink: np.ndarray, style: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Ink in [0, 1] on a 45x45 canvas: slanted by ``style`` (with a little per-image jitter around
     the writer's style), cropped to its bounding box, scaled so that its longer side is the style's
@@ -120,21 +128,14 @@ def _place(ink: np.ndarray, style: np.ndarray, rng: np.random.Generator) -> np.n
     from scipy import ndimage
 
     width, slant, size = style + rng.normal(0, [0.15, 0.05, 1.0])
-    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    h, w = ink.shape
-    top, left = (IMAGE_SIZE - h) // 2, (IMAGE_SIZE - w) // 2
-    canvas[top:top + h, left:left + w] = ink
+    canvas = _centred(ink)
     center = (IMAGE_SIZE - 1) / 2
     # output (r, c) reads input matrix @ (r, c) + offset: shear rows into columns for the slant
     matrix = np.array([[1.0, 0.0], [slant, 1.0]])
     canvas = ndimage.affine_transform(canvas, matrix, offset=np.array([center, center]) - matrix @ [center, center], order=1)
     rows, cols = np.nonzero(canvas > 0.3)
     crop = canvas[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    fitted = np.clip(ndimage.zoom(crop, min(size, IMAGE_SIZE - 4) / max(crop.shape), order=1), 0.0, 1.0)
-    fitted = fitted[:IMAGE_SIZE, :IMAGE_SIZE]
-    canvas = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    top, left = (IMAGE_SIZE - fitted.shape[0]) // 2, (IMAGE_SIZE - fitted.shape[1]) // 2
-    canvas[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+    canvas = _centred(np.clip(ndimage.zoom(crop, min(size, IMAGE_SIZE - 4) / max(crop.shape), order=1), 0.0, 1.0))
     sigma = max(width, 0.6) / 2
     canvas = ndimage.gaussian_filter(canvas, sigma) * (1.0 + sigma)
     return np.clip(1.6 * canvas - 0.15, 0.0, 1.0)
@@ -174,7 +175,7 @@ def _operator_ink(symbol: str, rng: np.random.Generator) -> np.ndarray:
             stroke(angle + rng.normal(0, 0.12), rng.uniform(8, 11), (rng.normal(0, 0.6), rng.normal(0, 0.6)))
     from scipy import ndimage
 
-    # about as wide as the digits' eroded strokes once both are scaled to the symbol size
+    # about as wide as the digits' upscaled strokes once both are scaled to the symbol size
     return ndimage.grey_dilation(canvas, size=(2, 2))
 
 
