@@ -156,3 +156,20 @@ def test_importing_models_does_not_import_ray():
     code = "import sys, trainables.models; print(any(m == 'ray' or m.startswith('ray.') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_mae_joint_discriminator_sees_the_whole_code_and_per_partition_ones_only_their_part():
+    per_part = build_model(trial_config("mae", latent_dim=3), stand_in_dataset())
+    joint = build_model(trial_config("mae", latent_dim=3, extra={"discriminator": "joint"}), stand_in_dataset())
+    z = torch.randn(5, 9)
+    assert per_part._discriminate(z).shape == (5, 3) and joint._discriminate(z).shape == (5, 1)
+    # Shuffling partition 1 across the batch keeps every partition's marginal but changes the joint code:
+    # the per-partition logits are shuffled the same way, while the joint logits change.
+    shuffled = z.clone()
+    shuffled[:, 3:6] = z[[1, 2, 3, 4, 0], 3:6]
+    with torch.no_grad():
+        before, after = per_part._discriminate(z), per_part._discriminate(shuffled)
+        assert torch.allclose(after[:, 1], before[[1, 2, 3, 4, 0], 1]) and torch.allclose(after[:, 0], before[:, 0])
+        assert not torch.allclose(joint._discriminate(z), joint._discriminate(shuffled))
+    with pytest.raises(WeakdisError, match="discriminator='global' is invalid; expected one of partition, joint"):
+        build_model(trial_config("mae", extra={"discriminator": "global"}), stand_in_dataset())
