@@ -221,6 +221,21 @@ def test_the_hwf_train_config_is_the_hwf_tables_trial():
     assert cfg.tau in read_config("hwf-table4").models[0].space["tau"].values
 
 
+def test_the_shapes3d_train_config_is_absae_dsprites_with_the_changes_docs_measure():
+    """docs/reproduction.md ("Shapes3D") describes absae-shapes3d as absae-dsprites with these changes."""
+    import dataclasses
+
+    from trainables.train_cli import resolve_config
+
+    shapes, sprites = (resolve_config(name, []) for name in ("absae-shapes3d", "absae-dsprites"))
+    a, b = ({**dataclasses.asdict(c), **c.extra} for c in (shapes, sprites))
+    changed = {key: a.get(key) for key in set(a) | set(b) if a.get(key) != b.get(key) and key != "extra"}
+    assert changed == {"dataset": "shapes3d:v2", "data_images": 30000, "latent_dim": 16, "steps": 4000,
+                       "tau_sampling": "stratified", "min_component_samples": 50, "disc_r1": 1.0,
+                       "disc_restart": True}
+    assert shapes.prior_refit_every == 50 and shapes.tau == 1000
+
+
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
     import dataclasses
 
@@ -241,7 +256,7 @@ def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(ca
     assert cfg.dataset == sweep.datasets[0] and cfg.beta in absae.space["beta"].values
     assert all(not name.startswith("train") for name in packaged_configs())
     assert main(["train", "no-such-config"]) == 1
-    assert "config file 'no-such-config': not found (packaged train configs: absae-dsprites, absae-hwf)" in capsys.readouterr().err
+    assert "config file 'no-such-config': not found (packaged train configs: absae-dsprites, absae-hwf, absae-shapes3d)" in capsys.readouterr().err
 
 
 def test_tensorboard_files_hold_every_history_column_and_the_image_grids(stand_ins, tmp_path, capsys):
