@@ -59,18 +59,18 @@ class MAE(WeakAutoencoder):
         )
 
     @property
-    def _joint_discriminator(self) -> bool:
-        return self.config.discriminator == "joint"
+    def _discriminator_groups(self) -> tuple[int, int]:
+        """(number of discriminators, width of the code slice each one judges)."""
+        if self.config.discriminator == "joint":
+            return 1, self.code_dim
+        return self.num_partitions, self.config.latent_dim
 
     def _build_discriminator(self) -> nn.Module:
-        if self._joint_discriminator:
-            return GroupedMLP(1, self.code_dim, 1)
-        return GroupedMLP(len(self.spec.factor_sizes), self.config.latent_dim, 1)
+        return GroupedMLP(*self._discriminator_groups, 1)
 
     def _discriminate(self, z: Tensor) -> Tensor:
         """``[B, K]`` logits, discriminator k judging partition k only; ``[B, 1]`` for the joint one."""
-        groups, width = (1, self.code_dim) if self._joint_discriminator else (self.num_partitions, self.config.latent_dim)
-        parts = z.reshape(z.shape[0], groups, width).transpose(0, 1)
+        parts = z.reshape(z.shape[0], *self._discriminator_groups).transpose(0, 1)
         with self.autocast():
             return self.discriminator(parts).float().squeeze(-1).transpose(0, 1)
 
