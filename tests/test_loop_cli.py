@@ -236,6 +236,26 @@ def test_the_shapes3d_train_config_is_absae_dsprites_with_the_changes_docs_measu
     assert shapes.prior_refit_every == 50 and shapes.tau == 1000
 
 
+def test_the_shapes3d_laptop_sweep_runs_absae_shapes3d_and_mae_with_the_same_settings():
+    """docs/reproduction.md reports shapes3d-fig5-cpu's AbsAE trial as `weakdis train absae-shapes3d`."""
+    import dataclasses
+
+    from search.sweep_cli import read_config
+    from trainables.train_cli import resolve_config
+
+    cfg = resolve_config("absae-shapes3d", [])
+    sweep = read_config("shapes3d-fig5-cpu")
+    families = {f.model: f for f in sweep.models}
+    assert set(families) == {"absae", "mae", "betavae", "factorvae"}
+    trial = {**dataclasses.asdict(cfg), **cfg.extra}
+    absae, mae = families["absae"], families["mae"]
+    expected = {key: value for key, value in {**sweep.fixed, **absae.fixed}.items() if key != "device"}
+    assert {key: trial[key] for key in expected} == expected
+    assert cfg.dataset == sweep.datasets[0] and cfg.beta in absae.space["beta"].values
+    # M-AE: the same settings, with 8 dimensions a factor (16 in all on shapes3d:v2's two factors)
+    assert {**absae.fixed, "latent_dim": 8} == mae.fixed and mae.space["beta"].values == (cfg.beta,)
+
+
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
     import dataclasses
 

@@ -42,7 +42,7 @@ def test_unknown_config_name(capsys):
     assert main(["sweep", "no-such-config"]) == 1
     assert "sweep config 'no-such-config' does not exist; expected a YAML file or one of the packaged configs: " \
            "dsprites-fig5-cpu-r1.yaml, dsprites-fig5-cpu.yaml, dsprites-fig5.yaml, dsprites-table1.yaml, dsprites-udr-cpu.yaml, explicit-table1.yaml, " \
-           "hwf-table4.yaml, hwf-table5.yaml, quickstart.yaml, shapes3d-fig5.yaml" in capsys.readouterr().err
+           "hwf-table4.yaml, hwf-table5.yaml, quickstart.yaml, shapes3d-fig5-cpu.yaml, shapes3d-fig5.yaml" in capsys.readouterr().err
 
 
 def test_num_samples_does_not_apply_to_grids(tmp_path, capsys):

@@ -60,7 +60,7 @@ def test_round_trip_through_plain_data():
 
 
 @pytest.mark.parametrize("name", ["quickstart.yaml", "dsprites-fig5.yaml", "dsprites-fig5-cpu.yaml", "dsprites-fig5-cpu-r1.yaml",
-                                  "shapes3d-fig5.yaml",
+                                  "shapes3d-fig5.yaml", "shapes3d-fig5-cpu.yaml",
                                   "dsprites-table1.yaml", "dsprites-udr-cpu.yaml", "explicit-table1.yaml",
                                   "hwf-table4.yaml", "hwf-table5.yaml"])
 def test_packaged_configs_are_valid(name):
