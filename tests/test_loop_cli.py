@@ -202,33 +202,41 @@ def test_help_lists_every_trial_config_key_with_its_default_and_meaning(capsys):
             assert line.split()[1] == default, line  # the name never runs into its default
 
 
+def _flat(cfg) -> dict:
+    """A TrialConfig's keys with its model extras beside them, as a sweep's `fixed` names them."""
+    import dataclasses
+
+    return {**dataclasses.asdict(cfg), **cfg.extra}
+
+
+def _assert_is_sweep_trial(cfg, sweep, family) -> None:
+    """``cfg`` carries the sweep's and the family's fixed settings (the device aside) on its dataset."""
+    expected = {key: value for key, value in {**sweep.fixed, **family.fixed}.items() if key != "device"}
+    trial = _flat(cfg)
+    assert {key: trial[key] for key in expected} == expected, sweep.name
+    assert cfg.dataset == sweep.datasets[0], sweep.name
+
+
 def test_the_hwf_train_config_is_the_hwf_tables_trial():
     """`weakdis train absae-hwf` runs hwf-table5's trial (and hwf-table4's at tau 130), the settings
     docs/reproduction.md measures."""
-    import dataclasses
-
     from search.sweep_cli import read_config
     from trainables.train_cli import resolve_config
 
     cfg = resolve_config("absae-hwf", [])
-    trial = {**dataclasses.asdict(cfg), **cfg.extra}
     for name in ("hwf-table5", "hwf-table4"):
         sweep = read_config(name)
         (absae,) = sweep.models
-        expected = {key: value for key, value in {**sweep.fixed, **absae.fixed}.items() if key != "device"}
-        assert {key: trial[key] for key in expected} == expected, name
-        assert cfg.dataset == sweep.datasets[0]
+        _assert_is_sweep_trial(cfg, sweep, absae)
     assert cfg.tau in read_config("hwf-table4").models[0].space["tau"].values
 
 
 def test_the_shapes3d_train_config_is_absae_dsprites_with_the_changes_docs_measure():
     """docs/reproduction.md ("Shapes3D") describes absae-shapes3d as absae-dsprites with these changes."""
-    import dataclasses
-
     from trainables.train_cli import resolve_config
 
     shapes, sprites = (resolve_config(name, []) for name in ("absae-shapes3d", "absae-dsprites"))
-    a, b = ({**dataclasses.asdict(c), **c.extra} for c in (shapes, sprites))
+    a, b = _flat(shapes), _flat(sprites)
     changed = {key: a.get(key) for key in set(a) | set(b) if a.get(key) != b.get(key) and key != "extra"}
     assert changed == {"dataset": "shapes3d:v2", "data_images": 30000, "latent_dim": 16, "steps": 4000,
                        "tau_sampling": "stratified", "min_component_samples": 50, "disc_r1": 1.0,
@@ -238,8 +246,6 @@ def test_the_shapes3d_train_config_is_absae_dsprites_with_the_changes_docs_measu
 
 def test_the_shapes3d_laptop_sweep_runs_absae_shapes3d_and_mae_with_the_same_settings():
     """docs/reproduction.md reports shapes3d-fig5-cpu's AbsAE trial as `weakdis train absae-shapes3d`."""
-    import dataclasses
-
     from search.sweep_cli import read_config
     from trainables.train_cli import resolve_config
 
@@ -247,18 +253,14 @@ def test_the_shapes3d_laptop_sweep_runs_absae_shapes3d_and_mae_with_the_same_set
     sweep = read_config("shapes3d-fig5-cpu")
     families = {f.model: f for f in sweep.models}
     assert set(families) == {"absae", "mae", "betavae", "factorvae"}
-    trial = {**dataclasses.asdict(cfg), **cfg.extra}
     absae, mae = families["absae"], families["mae"]
-    expected = {key: value for key, value in {**sweep.fixed, **absae.fixed}.items() if key != "device"}
-    assert {key: trial[key] for key in expected} == expected
-    assert cfg.dataset == sweep.datasets[0] and cfg.beta in absae.space["beta"].values
+    _assert_is_sweep_trial(cfg, sweep, absae)
+    assert cfg.beta in absae.space["beta"].values
     # M-AE: the same settings, with 8 dimensions a factor (16 in all on shapes3d:v2's two factors)
     assert {**absae.fixed, "latent_dim": 8} == mae.fixed and mae.space["beta"].values == (cfg.beta,)
 
 
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
-    import dataclasses
-
     from search.sweep_cli import packaged_configs
     from trainables.train_cli import packaged_train_configs, resolve_config
 
@@ -270,10 +272,8 @@ def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(ca
 
     sweep = read_config("dsprites-fig5-cpu")
     absae = next(f for f in sweep.models if f.model == "absae")
-    expected = {key: value for key, value in {**sweep.fixed, **absae.fixed}.items() if key != "device"}
-    trial = {**dataclasses.asdict(cfg), **cfg.extra}
-    assert {key: trial[key] for key in expected} == expected
-    assert cfg.dataset == sweep.datasets[0] and cfg.beta in absae.space["beta"].values
+    _assert_is_sweep_trial(cfg, sweep, absae)
+    assert cfg.beta in absae.space["beta"].values
     assert all(not name.startswith("train") for name in packaged_configs())
     assert main(["train", "no-such-config"]) == 1
     assert "config file 'no-such-config': not found (packaged train configs: absae-dsprites, absae-hwf, absae-shapes3d)" in capsys.readouterr().err
