@@ -284,6 +284,22 @@ def test_covariance_anneal_tightens_the_fitted_components_geometrically(sprites,
 
 
 @pytest.mark.parametrize("name", WEAK_MODELS)
+def test_prior_refit_until_freezes_the_mixture_after_that_step(sprites, name):
+    model = build_model(trial_config(name, warmup_steps=2, rel_batch_size=8, prior_refit_every=2,
+                                     extra={"prior_refit_until": 4}), sprites)
+    _supervise(model, sprites)
+    means = {}
+    for step, batch in enumerate(_batches(sprites, 9, 8, seed=0)):
+        model.train_step(batch, step)
+        means[step] = model.prior.means.clone()
+    # refits at 2 and 4 follow the moving encoder; none after 4, though the encoder keeps moving
+    assert not torch.equal(means[2], means[4])
+    assert all(torch.equal(means[4], means[s]) for s in (5, 6, 7, 8))
+    with pytest.raises(WeakdisError, match="prior_refit_until"):
+        build_model(trial_config(name, warmup_steps=10, extra={"prior_refit_until": 5}), sprites)
+
+
+@pytest.mark.parametrize("name", WEAK_MODELS)
 def test_disc_r1_adds_the_gradient_penalty_at_prior_samples_to_the_discriminator_loss(sprites, name):
     batch = next(iter(_batches(sprites, 1, 8, seed=0)))
     plain = build_model(trial_config(name, warmup_steps=5), sprites)

@@ -53,6 +53,8 @@ class WeakConfig(ModelConfig):
                                             # None = beta (the papers); docs/reproduction.md measures it
     prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once (the authors'
                                             # code); docs/reproduction.md measures both
+    prior_refit_until: int | None = None    # no refits after this step: the codes then tighten into the
+                                            # x prior_covariance_scale components; None = refit to the end
     prior_covariance_scale: float = 1.0     # fitted covariances x this (the authors' code: 0.1)
     prior_covariance_anneal_steps: int = 0  # > 0: the scale goes geometrically from 1 to
                                             # prior_covariance_scale over this many steps after warm-up
@@ -94,6 +96,8 @@ class WeakConfig(ModelConfig):
             fail("warmup_beta", "a number >= 0 or null (= beta)")
         if self.prior_refit_every < 0:
             fail("prior_refit_every", "an integer >= 0")
+        if self.prior_refit_until is not None and self.prior_refit_until < self.warmup_steps:
+            fail("prior_refit_until", f"an integer >= warmup_steps ({self.warmup_steps}) or null (refit to the end)")
         if not self.prior_covariance_scale > 0:
             fail("prior_covariance_scale", "a number > 0")
         if self.prior_covariance_anneal_steps < 0:
@@ -267,7 +271,8 @@ class WeakAutoencoder(WeakdisModel):
             return False
         if not self._prior_ready or step == warmup:
             return True
-        return every > 0 and (step - warmup) % every == 0
+        until = self.config.prior_refit_until
+        return every > 0 and (step - warmup) % every == 0 and (until is None or step <= until)
 
     def sample_prior(self, n: int, step: int) -> Tensor:
         """``n`` codes from the prior in force at ``step`` (uniform in warm-up, then the mixture)."""
