@@ -55,14 +55,15 @@ class WeakConfig(ModelConfig):
                                             # code); docs/reproduction.md measures both
     prior_refit_until: int | None = None    # no refits after this step: the codes then tighten into the
                                             # x prior_covariance_scale components; None = refit to the end
-    prior_covariance_scale: float = 1.0     # fitted covariances x this (the authors' code: 0.1)
+    prior_covariance_scale: float = 0.1     # fitted covariances x this (the authors' code; 1 = as estimated)
     prior_covariance_anneal_steps: int = 0  # > 0: the scale goes geometrically from 1 to
                                             # prior_covariance_scale over this many steps after warm-up
     disc_restart: bool = False              # restart the discriminator's Adam at the first fit (its
                                             # moments are the warm-up task's); docs/reproduction.md
     disc_r1: float = 0.0                    # NOT in the papers: weight of an R1 gradient penalty on the
                                             # discriminator at prior samples (Mescheder et al. 2018); 0 = off
-    rel_steps: int = 1                      # ReL iterations per autoencoder step (it needs no data)
+    rel_steps: int = 4                      # ReL iterations per autoencoder step (it needs no data;
+                                            # the papers give it ~550,000 in all)
     rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code),
                                             # "mse_mean" to its mean, or "log_density" (Eq. 8); same optimum
     rel_residual: bool = True               # ReL output = input + MLP(...) instead of MLP(...)
