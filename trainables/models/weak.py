@@ -53,8 +53,8 @@ class WeakConfig(ModelConfig):
                                             # None = beta (the papers); docs/reproduction.md measures it
     prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once (the authors'
                                             # code); docs/reproduction.md measures both
-    prior_refit_until: int | None = None    # no refits after this step: the codes then tighten into the
-                                            # x prior_covariance_scale components; None = refit to the end
+    prior_refit_until: int | None = None    # no refits after this step (the authors' code never refits);
+                                            # None = refit to the end
     prior_covariance_scale: float = 0.1     # fitted covariances x this (the authors' code; 1 = as estimated)
     prior_covariance_anneal_steps: int = 0  # > 0: the scale goes geometrically from 1 to
                                             # prior_covariance_scale over this many steps after warm-up
