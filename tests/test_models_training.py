@@ -297,6 +297,12 @@ def test_prior_refit_until_freezes_the_mixture_after_that_step(sprites, name):
     assert all(torch.equal(means[4], means[s]) for s in (5, 6, 7, 8))
     with pytest.raises(WeakdisError, match="prior_refit_until"):
         build_model(trial_config(name, warmup_steps=10, extra={"prior_refit_until": 5}), sprites)
+    # an anneal whose last step comes after the last refit would never reach its scale
+    with pytest.raises(WeakdisError, match="first refit after the anneal is at step 70"):
+        build_model(trial_config(name, warmup_steps=10, prior_refit_every=20,
+                                 extra={"prior_refit_until": 60, "prior_covariance_anneal_steps": 45}), sprites)
+    build_model(trial_config(name, warmup_steps=10, prior_refit_every=20,
+                             extra={"prior_refit_until": 70, "prior_covariance_anneal_steps": 45}), sprites)
 
 
 @pytest.mark.parametrize("name", WEAK_MODELS)

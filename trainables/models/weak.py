@@ -105,6 +105,13 @@ class WeakConfig(ModelConfig):
             fail("prior_covariance_anneal_steps", "an integer >= 0")
         if self.prior_covariance_anneal_steps > 0 and self.prior_refit_every == 0:
             fail("prior_covariance_anneal_steps", "0 when prior_refit_every is 0 (the scale changes at refits)")
+        if self.prior_covariance_anneal_steps > 0 and self.prior_refit_until is not None:
+            every = self.prior_refit_every
+            reached = self.warmup_steps + -(-self.prior_covariance_anneal_steps // every) * every
+            if reached > self.prior_refit_until:
+                fail("prior_covariance_anneal_steps",
+                     f"a span whose scale is reached by a refit at or before prior_refit_until "
+                     f"({self.prior_refit_until}); the first refit after the anneal is at step {reached}")
         if not self.disc_r1 >= 0:
             fail("disc_r1", "a number >= 0")
         if self.rel_steps < 1:
