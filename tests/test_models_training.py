@@ -16,14 +16,7 @@ from trainables.models import MODEL_NAMES, build_model
 WEAK_MODELS = ("absae", "mae")
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a busy 2-core machine two spinning threads per process slow these
-    small networks down several-fold (measured: ~0.2 s vs 1-6 s per AbsAE step under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -3,19 +3,12 @@ images and moves codes between prior components far better than chance (1/27 for
 from __future__ import annotations
 
 import pytest
-import torch
 
 from trainables import TrialConfig, train
 
 CHANCE = 1 / 27
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_short_absae_run_clusters_and_relates_far_above_chance(tmp_path, monkeypatch):
