@@ -15,6 +15,7 @@ import torch
 from trainables import TrialConfig, WeakdisError, train
 from trainables import loop
 from trainables.checkpoint import load_checkpoint
+from trainables.environment import record_environment
 from trainables.evaluation import METRIC_KEYS
 
 
@@ -214,6 +215,23 @@ def test_resumed_trial_ends_with_the_same_numbers_as_an_uninterrupted_one(tmp_pa
         assert torch.equal(full_state[key], resumed_state[key]), key
     with (tmp_path / "part" / "history.csv").open() as handle:
         assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [6, 12]
+    # environment.json: one entry per start, saying where each part ran
+    starts = json.loads((tmp_path / "part" / "environment.json").read_text())
+    assert [entry["from_step"] for entry in starts] == [0, 6]
+    assert all(entry["torch"] == torch.__version__ and entry["device"] == "cpu" for entry in starts)
+    assert starts[0]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert len(json.loads((tmp_path / "full" / "environment.json").read_text())) == 1
+
+
+def test_environment_record_starts_again_over_a_damaged_file_and_says_so(tmp_path, caplog):
+    (tmp_path / "environment.json").write_text("{not json")
+    with caplog.at_level("WARNING"):
+        record_environment(tmp_path, 40, torch.device("cpu"), fresh=False)
+    assert "environment.json is not a JSON list" in caplog.text
+    entries = json.loads((tmp_path / "environment.json").read_text())
+    assert [entry["from_step"] for entry in entries] == [40]
+    record_environment(tmp_path, 0, torch.device("cpu"), fresh=True)    # a fresh trial: a new list
+    assert [entry["from_step"] for entry in json.loads((tmp_path / "environment.json").read_text())] == [0]
 
 
 def test_resume_with_a_different_model_setting_is_refused(stand_ins, tmp_path):

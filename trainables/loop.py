@@ -35,6 +35,7 @@ from trainables.checkpoint import (
     save_checkpoint,
 )
 from trainables.config import TrialConfig
+from trainables.environment import record_environment
 from trainables.errors import WeakdisError
 from trainables.evaluation import METRIC_KEYS, evaluate
 from trainables.models.capabilities import TakesWeakSupervision
@@ -218,7 +219,7 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     """Run one trial; see the module docstring.
 
     ``out_dir``: when given, ``history.csv`` (one row appended per evaluation), ``metrics.json``
-    (at the end) and, unless ``checkpoint_dir`` is given, the checkpoint in ``out_dir/checkpoint``.
+    (at the end), ``environment.json`` (versions, device and CPU, an entry per start or resume) and, unless ``checkpoint_dir`` is given, the checkpoint in ``out_dir/checkpoint``.
     ``report(metrics, checkpoint_dir)`` is called at every evaluation (on rank 0 with the metrics;
     on other ranks with an empty dict, so that a distributed reporter sees the same number of
     calls); ``checkpoint_dir`` is the directory just written, or None.
@@ -236,6 +237,8 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
         (run.out_path / "history.csv").unlink(missing_ok=True)   # a fresh trial in a reused directory
     if resume_from is not None:
         _resume(run, resume_from)
+    if run.is_main and run.out_path is not None:
+        record_environment(run.out_path, run.step, run.device, run.world_size, fresh=resume_from is None)
     # Precision (bf16 autocast) and compilation (cfg.compile) are the models' own business: they
     # read both from the config, autocast their networks and keep priors and losses in float32.
     run.model.train()

@@ -2,7 +2,8 @@
 locally, no Ray.
 
 Writes into DIR: ``history.csv`` (a row per evaluation, appended as it happens), ``checkpoint/``,
-``metrics.json`` (the final evaluation), ``reconstructions.png`` and, for models with a mixture
+``metrics.json`` (the final evaluation), ``environment.json`` (versions, device and CPU, an entry per
+start or resume), ``reconstructions.png`` and, for models with a mixture
 prior and a relational learner, ``prior_means.png`` and ``relations.png``; with the ``tracking``
 extra installed, TensorBoard event files in ``tensorboard/``.
 
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 
 PROGRESS_KEYS = PROGRESS_NAMES   # weakdis.registry: the columns marked progress=True
 # What a `weakdis train` output directory holds; any of them marks an earlier run.
-RUN_FILES = ("history.csv", "metrics.json", "checkpoint", "checkpoint.previous", "reconstructions.png",
-             "prior_means.png", "relations.png", "tensorboard", "factor_interpolation.png")
+RUN_FILES = ("history.csv", "metrics.json", "environment.json", "checkpoint", "checkpoint.previous",
+             "reconstructions.png", "prior_means.png", "relations.png", "tensorboard", "factor_interpolation.png")
 
 PACKAGED_TRAIN_CONFIGS = "train"      # configs/train/*.yaml, shipped as search.configs data
 
