@@ -9,6 +9,7 @@ import base64
 import datetime as _dt
 import html
 import io
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ SWEEP_FILE = "sweep.yaml"
 FRONTIER_FILE = "frontier.csv"
 REPORT_FILE = "report.html"
 UDR_FILE = "udr.csv"
+ENVIRONMENT_FILE = "environment.json"   # written by trainables.environment into every trial directory
 # the supervised metrics UDR is compared with. Duan et al. compare with DCI's disentanglement score
 # (disentanglement_lib's), not with the mean of D, C and I that the papers call DCI.
 UDR_METRICS = {"dci": "DCI", "dci_disentanglement": "DCI disentanglement (Duan et al.'s)", "mig": "MIG"}
@@ -135,6 +137,28 @@ def _status_notes(results: pd.DataFrame) -> tuple[dict[str, int], list[str]]:
     if counts["failed"]:
         notes.append(f"{counts['failed']} trial(s) failed (their errors are listed under Status)")
     return counts, notes
+
+
+_ENVIRONMENT_KEYS = ("device", "gpu", "cpu", "cpu_id", "cpu_capability", "torch", "torch_threads")
+
+
+def _trial_environments(results: pd.DataFrame) -> pd.DataFrame:
+    """How many trials ran on each set-up, from the trials' ``environment.json`` (an entry per start
+    or resume; a trial resumed elsewhere counts once for each set-up)."""
+    counts: dict[tuple, int] = {}
+    for trial_dir in results.get("trial_dir", pd.Series(dtype=object)).dropna():
+        try:
+            entries = json.loads((Path(trial_dir) / ENVIRONMENT_FILE).read_text())
+        except (OSError, ValueError):
+            continue              # older trials have none; a damaged one was warned about when written
+        if not isinstance(entries, list):
+            continue
+        setups = {tuple(str(entry.get(key, "")) for key in _ENVIRONMENT_KEYS) for entry in entries
+                  if isinstance(entry, dict)}
+        for setup in setups:
+            counts[setup] = counts.get(setup, 0) + 1
+    frame = pd.DataFrame([(*setup, n) for setup, n in counts.items()], columns=[*_ENVIRONMENT_KEYS, "trials"])
+    return frame.loc[:, [c for c in frame.columns if c == "trials" or (frame[c] != "").any()]]
 
 
 def _best_trials(results: pd.DataFrame, objectives: Mapping[str, str], top: int = 10) -> pd.DataFrame:
@@ -379,6 +403,7 @@ pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; } .missing li { color: #8a4b00; }
 .table-wrap { overflow-x: auto; max-width: 100%; } p.note { font-size: .9em; color: #555; margin-bottom: 0; }
+p.warning { color: #8a4b00; }
 nav.toc { font-size: .9em; background: #f7f7f7; padding: .5em .8em; } nav.toc a { margin-right: 1em; }
 """
 
@@ -432,6 +457,15 @@ def _render_html(run_dirs: Sequence[PathLike], results: pd.DataFrame, history: p
     if len(failed):
         parts.append(_html_table(failed[[c for c in ("run", "trial_id", "model", "step", "error")
                                          if c in failed.columns]]))
+
+    environments = _trial_environments(results)
+    if len(environments):
+        parts.append("<p>Where the trials ran (their <code>environment.json</code>):</p>")
+        parts.append(_html_table(environments))
+        if len(environments) > 1:
+            parts.append("<p class='warning'>The trials ran on more than one set-up. The same seed can give "
+                         "different numbers on a different device, torch version, thread count or CPU "
+                         "instruction set (docs/training.md, \"Determinism and resume\").</p>")
 
     parts.append(f"<h2 id='best'>Best trials by {escape(next(iter(objectives)))}</h2>")
     parts.append(_folded_table(_best_trials(results, objectives), keep=objectives))

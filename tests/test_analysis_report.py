@@ -149,3 +149,22 @@ def test_report_reads_cleanly_in_a_browser(tmp_path):
     assert report.count("<div class='table-wrap'><table") == report.count("<table")
     assert "<p class='note'>Every row: dataset dsprites:v2, seed 0, latent_dim 8, tau 200, alpha 0.5, lr 0.0001" in report
     assert "<nav class='toc'>Contents: <a href='#missing'>" in report and "<h2 id='frontier'>" in report
+
+
+def test_report_says_where_the_trials_ran_and_warns_when_set_ups_differ(tmp_path):
+    run = _run(tmp_path)
+    trial_dirs = sorted(p for p in run.iterdir() if p.is_dir())
+    setup = {"device": "cpu", "cpu": "Intel(R) Xeon(R) Processor", "cpu_id": "family 6 model 207 stepping 2",
+             "cpu_capability": "AVX512", "torch": "2.13.0+cpu", "torch_threads": 1}
+    for trial_dir in trial_dirs:
+        (trial_dir / "environment.json").write_text(json.dumps([{"from_step": 0, **setup}]))
+    analyze(run, tmp_path / "same", images=False)
+    report = (tmp_path / "same" / "report.html").read_text()
+    assert "Where the trials ran" in report and "family 6 model 207 stepping 2" in report
+    assert "more than one set-up" not in report
+    # one trial resumed on a machine with other kernels: two set-ups, and the report says so
+    resumed = [{"from_step": 0, **setup}, {"from_step": 10, **setup, "cpu_capability": "AVX2"}]
+    (trial_dirs[0] / "environment.json").write_text(json.dumps(resumed))
+    analyze(run, tmp_path / "mixed", images=False)
+    report = (tmp_path / "mixed" / "report.html").read_text()
+    assert "more than one set-up" in report and "AVX2" in report
