@@ -9,7 +9,6 @@ import base64
 import datetime as _dt
 import html
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +19,13 @@ import pandas as pd
 from analysis import plots, tables
 from analysis.pareto import DEFAULT_OBJECTIVES, hypervolume, pareto_front
 from analysis.results import PathLike, load_history, load_results
+from weakdis.environment import read_environment
 from weakdis.errors import WeakdisError
 
 SWEEP_FILE = "sweep.yaml"
 FRONTIER_FILE = "frontier.csv"
 REPORT_FILE = "report.html"
 UDR_FILE = "udr.csv"
-ENVIRONMENT_FILE = "environment.json"   # written by trainables.environment into every trial directory
 # the supervised metrics UDR is compared with. Duan et al. compare with DCI's disentanglement score
 # (disentanglement_lib's), not with the mean of D, C and I that the papers call DCI.
 UDR_METRICS = {"dci": "DCI", "dci_disentanglement": "DCI disentanglement (Duan et al.'s)", "mig": "MIG"}
@@ -148,11 +147,9 @@ def _trial_environments(results: pd.DataFrame) -> pd.DataFrame:
     counts: dict[tuple, int] = {}
     for trial_dir in results.get("trial_dir", pd.Series(dtype=object)).dropna():
         try:
-            entries = json.loads((Path(trial_dir) / ENVIRONMENT_FILE).read_text())
+            entries = read_environment(trial_dir)
         except (OSError, ValueError):
-            continue              # older trials have none; a damaged one was warned about when written
-        if not isinstance(entries, list):
-            continue
+            continue              # a damaged record was warned about when it was written
         setups = {tuple(str(entry.get(key, "")) for key in _ENVIRONMENT_KEYS) for entry in entries
                   if isinstance(entry, dict)}
         for setup in setups:

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-log = logging.getLogger(__name__)
+from weakdis.environment import ENVIRONMENT_FILE, read_environment
 
-ENVIRONMENT_FILE = "environment.json"
+log = logging.getLogger(__name__)
 
 # Variables that change which kernels run, or how many threads they use.
 NUMERIC_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS",
@@ -53,16 +53,13 @@ def record_environment(out_dir: Path, step: int, device: torch.device, world_siz
                        *, fresh: bool) -> None:
     """Append this start (at ``step``) to ``out_dir/environment.json``; ``fresh`` starts a new list."""
     path = Path(out_dir) / ENVIRONMENT_FILE
-    entries: list[dict[str, Any]] = []
-    if not fresh and path.exists():
+    entries: list[Any] = []
+    if not fresh:
         try:
-            entries = json.loads(path.read_text())
+            entries = read_environment(out_dir)
         except (OSError, ValueError) as error:
-            entries = error      # type: ignore[assignment]
-        if not isinstance(entries, list):
             # A damaged record is not worth failing a trial for: say so and start a new one.
-            log.warning("%s is not a JSON list of entries (%s); starting it again", path, entries)
-            entries = []
+            log.warning("%s; starting it again", error)
     entries.append({"from_step": int(step), **describe_environment(device, world_size)})
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(entries, indent=2))

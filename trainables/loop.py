@@ -219,7 +219,8 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     """Run one trial; see the module docstring.
 
     ``out_dir``: when given, ``history.csv`` (one row appended per evaluation), ``metrics.json``
-    (at the end), ``environment.json`` (versions, device and CPU, an entry per start or resume) and, unless ``checkpoint_dir`` is given, the checkpoint in ``out_dir/checkpoint``.
+    (at the end), ``environment.json`` (versions, device and CPU, an entry per start or resume) and,
+    unless ``checkpoint_dir`` is given, the checkpoint in ``out_dir/checkpoint``.
     ``report(metrics, checkpoint_dir)`` is called at every evaluation (on rank 0 with the metrics;
     on other ranks with an empty dict, so that a distributed reporter sees the same number of
     calls); ``checkpoint_dir`` is the directory just written, or None.

@@ -33,13 +33,14 @@ from typing import Any
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
+from weakdis.environment import ENVIRONMENT_FILE
 from weakdis.registry import PROGRESS_NAMES
 
 log = logging.getLogger(__name__)
 
 PROGRESS_KEYS = PROGRESS_NAMES   # weakdis.registry: the columns marked progress=True
 # What a `weakdis train` output directory holds; any of them marks an earlier run.
-RUN_FILES = ("history.csv", "metrics.json", "environment.json", "checkpoint", "checkpoint.previous",
+RUN_FILES = ("history.csv", "metrics.json", ENVIRONMENT_FILE, "checkpoint", "checkpoint.previous",
              "reconstructions.png", "prior_means.png", "relations.png", "tensorboard", "factor_interpolation.png")
 
 PACKAGED_TRAIN_CONFIGS = "train"      # configs/train/*.yaml, shipped as search.configs data
