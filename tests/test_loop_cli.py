@@ -239,7 +239,7 @@ def test_the_shapes3d_train_config_is_absae_dsprites_with_the_changes_docs_measu
     a, b = _flat(shapes), _flat(sprites)
     changed = {key: a.get(key) for key in set(a) | set(b) if a.get(key) != b.get(key) and key != "extra"}
     assert changed == {"dataset": "shapes3d:v2", "data_images": 30000, "latent_dim": 16, "steps": 4000,
-                       "tau_sampling": "stratified", "min_component_samples": 50, "disc_r1": 1.0,
+                       "tau_sampling": "stratified", "min_component_samples": 50, "disc_r1": 10.0,
                        "disc_restart": True}
     assert shapes.prior_refit_every == 50 and shapes.tau == 1000
 
