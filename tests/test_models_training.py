@@ -194,9 +194,8 @@ def test_bf16_precision_trains_with_float32_losses(sprites, name):
     assert recon != recon_fp32 and abs(recon - recon_fp32) < 0.05 * abs(recon_fp32), (recon, recon_fp32)
 
 
-def test_rel_loss_mse_mean_pulls_toward_the_target_means_without_sampling_noise():
-    model = build_model(trial_config("absae", rel_batch_size=4, warmup_steps=0, seed=0, extra={"rel_loss": "mse_mean"}),
-                        stand_in_dataset(DSPRITES_V2))
+def test_rel_loss_mse_mean_the_default_pulls_toward_the_target_means_without_sampling_noise():
+    model = build_model(trial_config("absae", rel_batch_size=4, warmup_steps=0, seed=0), stand_in_dataset(DSPRITES_V2))
     g = torch.Generator().manual_seed(0)
     means = torch.randn(27, 8, generator=g)
     model.prior.set_parameters(means, 0.5 * torch.eye(8).expand(27, 8, 8))
@@ -206,7 +205,8 @@ def test_rel_loss_mse_mean_pulls_toward_the_target_means_without_sampling_noise(
     b = model._target_codes(target, torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, means[target].float())
     torch.testing.assert_close(a, b)
-    sampled = build_model(trial_config("absae", rel_batch_size=4, warmup_steps=0, seed=0), stand_in_dataset(DSPRITES_V2))
+    sampled = build_model(trial_config("absae", rel_batch_size=4, warmup_steps=0, seed=0, extra={"rel_loss": "mse"}),
+                          stand_in_dataset(DSPRITES_V2))
     sampled.prior.set_parameters(means, 0.5 * torch.eye(8).expand(27, 8, 8))
     s = sampled._target_codes(target, torch.Generator().manual_seed(1))
     assert (s - means[target]).abs().max() > 0.05     # "mse" draws a sample of the component

@@ -64,8 +64,9 @@ class WeakConfig(ModelConfig):
                                             # discriminator at prior samples (Mescheder et al. 2018); 0 = off
     rel_steps: int = 4                      # ReL iterations per autoencoder step (it needs no data;
                                             # the papers give it ~550,000 in all)
-    rel_loss: str = "mse"                   # "mse" to a target-component sample (the authors' code),
-                                            # "mse_mean" to its mean, or "log_density" (Eq. 8); same optimum
+    rel_loss: str = "mse_mean"              # squared error to the target component's mean, "mse" to a
+                                            # sample of it (the authors' code), or "log_density" (Eq. 8);
+                                            # same optimum, measured in docs/reproduction.md (ablation 12)
     rel_residual: bool = True               # ReL output = input + MLP(...) instead of MLP(...)
     rel_standardize: bool = True            # ReL sees and outputs codes standardised by the prior
     relation_ends: str = "default"          # "default", "cyclic", "clamp" or "name:mode,..." per relation
