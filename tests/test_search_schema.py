@@ -104,12 +104,16 @@ def test_laptop_scale_figure5_config():
     assert not any(f.fixed.get("disc_r1") or f.fixed.get("label_weight") for f in weak.values())
 
 
-def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator():
+def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator_and_absae_length():
     base, variant = read_config("dsprites-fig5-cpu").to_dict(), read_config("dsprites-fig5-cpu-r1").to_dict()
     assert variant.pop("name") == "dsprites-fig5-cpu-r1" and base.pop("name") == "dsprites-fig5-cpu"
     for model in ("absae", "mae"):
         fixed = variant["models"][model]["fixed"]
         assert fixed.pop("disc_r1") == 1.0 and fixed.pop("disc_restart") is True
+    # AbsAE meets every target but the accepted ratio at 4,000 steps (docs/reproduction.md); M-AE keeps
+    # the shared 3,000, which its ~20-minute trials need
+    assert variant["models"]["absae"]["fixed"].pop("steps") == 4000
+    assert variant["models"]["mae"]["fixed"].pop("steps") == base["fixed"]["steps"] == 3000
     assert variant == base
 
 
