@@ -31,11 +31,13 @@ def test_fit_recovers_known_means_and_covariances():
     prior = GaussianMixturePrior(np.arange(3)[:, None], d, ("f",), covariance_floor=1e-4)
     prior.fit(torch.as_tensor(codes, dtype=torch.float32), torch.as_tensor(labels))
     assert prior.fitted
-    # exactly the sample statistics (plus the floor) ...
+    # exactly the sample statistics (plus the floor, scaled by the codes' mean variance, > 1 here) ...
+    floor = 1e-4 * codes.var(0, ddof=1).mean()
+    assert floor > 1e-3
     for c in range(3):
         block = codes[labels == c]
         np.testing.assert_allclose(prior.means.numpy()[c], block.mean(0), atol=1e-5)
-        np.testing.assert_allclose(prior.covariances.numpy()[c], np.cov(block.T) + 1e-4 * np.eye(d), atol=1e-4)
+        np.testing.assert_allclose(prior.covariances.numpy()[c], np.cov(block.T) + floor * np.eye(d), atol=1e-4)
     # ... which are close to the true parameters
     np.testing.assert_allclose(prior.means.numpy(), means, atol=0.1)
     np.testing.assert_allclose(prior.covariances.numpy(), covs, atol=0.1)
@@ -61,10 +63,37 @@ def test_few_samples_shrink_towards_pooled_diagonal():
     w = (2 - 1) / (4 - 1)                                   # n = 2: shrunk
     shrunk = w * np.cov(x[5:7].T) + (1 - w) * np.diag(pooled)
     single = np.diag(pooled)                                # n = 1: the pooled diagonal
-    expected = np.stack([full, shrunk, single]) + floor * np.eye(d)
+    spread = max(1.0, x.var(0, ddof=1).mean())             # the floor grows with codes wider than 1
+    expected = np.stack([full, shrunk, single]) + floor * spread * np.eye(d)
     np.testing.assert_allclose(prior.means.numpy(), means, atol=1e-6)
     np.testing.assert_allclose(prior.covariances.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert np.all(np.linalg.eigvalsh(prior.covariances.numpy()) > 0)
+
+
+def test_codes_that_ran_away_still_give_covariances_positive_definite_in_float32():
+    # 27 components, 7 codes each in 6 dimensions, spread over thousands of units (as in a run whose
+    # codes ran away): the sample covariances are nearly singular. Under the absolute floor their
+    # float32 copies had negative eigenvalues and the clustering metrics could not be computed.
+    rng = np.random.RandomState(0)
+    d, c, per = 6, 27, 7
+    centres = rng.randn(c, d) * 1000
+    directions = rng.randn(c, 2, d)                                  # each component near a plane
+    codes = np.concatenate([centres[k] + rng.randn(per, 2) @ directions[k] * 300 + rng.randn(per, d) * 1e-3
+                            for k in range(c)])
+    labels = np.repeat(np.arange(c), per)
+    prior = GaussianMixturePrior(np.arange(c)[:, None], d, ("f",), covariance_scale=0.1)
+    prior.fit(torch.as_tensor(codes, dtype=torch.float32), torch.as_tensor(labels))
+    covariances = prior.covariances.numpy()
+    assert covariances.dtype == np.float32
+    assert np.linalg.eigvalsh(covariances.astype(np.float64)).min() > 0
+    np.linalg.cholesky(covariances)                                  # what analysis.metrics.weak does
+    # codes of unit scale keep the absolute floor
+    small = GaussianMixturePrior(np.arange(c)[:, None], d, ("f",))
+    small.fit(torch.as_tensor(codes / 1e4, dtype=torch.float32), torch.as_tensor(labels))
+    x = codes / 1e4
+    assert x.var(0, ddof=1).mean() < 1
+    block = x[labels == 0]
+    np.testing.assert_allclose(small.covariances.numpy()[0], np.cov(block.T) + 1e-4 * np.eye(d), rtol=1e-4, atol=1e-9)
 
 
 def test_empty_component_error_names_its_factor_values_and_tau():

@@ -9,8 +9,9 @@ Covariance estimate of a component with ``n`` labelled codes (``D`` = code size,
 ``min_samples``, by default ``D + 1``): the unbiased sample covariance ``S`` when ``n >= m``; otherwise
 the shrinkage ``w * S + (1 - w) * diag(v)`` with ``w = (n - 1) / (m - 1)``, where ``v`` is the pooled
 within-component variance of all labelled codes (the overall variance if every component has a single
-sample). A single sample therefore gets the diagonal ``diag(v)``. ``covariance_floor`` is added to every
-diagonal so that each covariance is positive definite. A component without any labelled sample is an
+sample). A single sample therefore gets the diagonal ``diag(v)``. ``covariance_floor`` (times the mean
+per-dimension variance of all labelled codes when that exceeds 1) is added to every diagonal so that
+each covariance is positive definite, in float32 too. A component without any labelled sample is an
 error (:func:`check_coverage`), raised before anything is fitted.
 """
 from __future__ import annotations
@@ -214,7 +215,11 @@ def estimate_mixture(
 
     weight = ((counts - 1.0) / max(min_samples - 1, 1)).clamp(0.0, 1.0)[:, None, None]
     covariances = weight * sample_cov + (1.0 - weight) * target
-    covariances = covariances + covariance_floor * torch.eye(d, dtype=z.dtype, device=z.device)
+    # The floor grows with codes spread wider than unit variance: an absolute 1e-4 under a variance of
+    # thousands (codes that ran away) leaves a few-sample covariance so ill-conditioned that its float32
+    # copy, which the metrics factorise, is no longer positive definite.
+    spread = overall.mean().clamp(min=1.0)
+    covariances = covariances + covariance_floor * spread * torch.eye(d, dtype=z.dtype, device=z.device)
     return means, covariances
 
 
