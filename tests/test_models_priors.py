@@ -88,10 +88,10 @@ def test_codes_that_ran_away_still_give_covariances_positive_definite_in_float32
     assert np.linalg.eigvalsh(covariances.astype(np.float64)).min() > 0
     np.linalg.cholesky(covariances)                                  # what analysis.metrics.weak does
     # codes of unit scale keep the absolute floor
-    small = GaussianMixturePrior(np.arange(c)[:, None], d, ("f",))
-    small.fit(torch.as_tensor(codes / 1e4, dtype=torch.float32), torch.as_tensor(labels))
     x = codes / 1e4
     assert x.var(0, ddof=1).mean() < 1
+    small = GaussianMixturePrior(np.arange(c)[:, None], d, ("f",))
+    small.fit(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(labels))
     block = x[labels == 0]
     np.testing.assert_allclose(small.covariances.numpy()[0], np.cov(block.T) + 1e-4 * np.eye(d), rtol=1e-4, atol=1e-9)
 
