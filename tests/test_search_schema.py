@@ -104,7 +104,7 @@ def test_laptop_scale_figure5_config():
     assert not any(f.fixed.get("disc_r1") or f.fixed.get("label_weight") for f in weak.values())
 
 
-def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator_and_absae_length():
+def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator_and_absaes_length_and_covariances():
     base, variant = read_config("dsprites-fig5-cpu").to_dict(), read_config("dsprites-fig5-cpu-r1").to_dict()
     assert variant.pop("name") == "dsprites-fig5-cpu-r1" and base.pop("name") == "dsprites-fig5-cpu"
     for model in ("absae", "mae"):
@@ -114,6 +114,11 @@ def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator_an
     # the shared 3,000, which its ~20-minute trials need
     assert variant["models"]["absae"]["fixed"].pop("steps") == 4000
     assert variant["models"]["mae"]["fixed"].pop("steps") == base["fixed"]["steps"] == 3000
+    # AbsAE's components x 0.3 instead of the authors' x 0.1 lift the accepted ratio ("Wider components")
+    assert variant["models"]["absae"]["fixed"]["prior_covariance_scale"] == 0.3
+    assert variant["models"]["mae"]["fixed"]["prior_covariance_scale"] == 0.1
+    assert base["models"]["absae"]["fixed"]["prior_covariance_scale"] == 0.1
+    variant["models"]["absae"]["fixed"]["prior_covariance_scale"] = 0.1
     assert variant == base
 
 
