@@ -236,6 +236,17 @@ def test_warmup_beta_weighs_the_uniform_prior_term_only_during_warm_up(sprites):
         build_model(trial_config("absae", extra={"warmup_beta": -1.0}), sprites)
 
 
+def test_beta_ramp_steps_raises_the_weight_linearly_from_warmup_beta_to_beta_after_warm_up(sprites):
+    config = trial_config("absae", beta=1.0, warmup_steps=3, extra={"warmup_beta": 0.2, "beta_ramp_steps": 4})
+    model = build_model(config, sprites)
+    weights = [model._adversarial_weight(s) for s in (0, 2, 3, 4, 5, 6, 7, 20)]
+    assert weights == pytest.approx([0.2, 0.2, 0.2, 0.4, 0.6, 0.8, 1.0, 1.0])
+    with pytest.raises(WeakdisError, match="beta_ramp_steps.*warmup_beta"):
+        build_model(trial_config("absae", extra={"beta_ramp_steps": 10}), sprites)
+    with pytest.raises(WeakdisError, match="beta_ramp_steps"):
+        build_model(trial_config("absae", extra={"warmup_beta": 0.1, "beta_ramp_steps": -1}), sprites)
+
+
 @pytest.mark.parametrize("restart", [False, True])
 def test_disc_restart_clears_the_discriminators_adam_moments_at_the_first_fit_only(sprites, restart):
     model = build_model(trial_config("absae", warmup_steps=2, rel_batch_size=8, extra={"disc_restart": restart}),

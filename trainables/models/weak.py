@@ -51,6 +51,8 @@ class WeakConfig(ModelConfig):
     warmup_steps: int = 500
     warmup_beta: float | None = None        # adversarial weight against Uniform(-1, 1) during warm-up;
                                             # None = beta (the papers); docs/reproduction.md measures it
+    beta_ramp_steps: int = 0                # NOT in the papers: > 0 = after warm-up the weight rises linearly
+                                            # from warmup_beta to beta over this many steps; 0 = a step
     prior_refit_every: int = 50             # refit every N steps after warm-up; 0 = fit once (the authors'
                                             # code); docs/reproduction.md measures both
     prior_refit_until: int | None = None    # no refits after this step (the authors' code never refits);
@@ -96,6 +98,10 @@ class WeakConfig(ModelConfig):
             fail("warmup_steps", "an integer >= 0")
         if self.warmup_beta is not None and not self.warmup_beta >= 0:
             fail("warmup_beta", "a number >= 0 or null (= beta)")
+        if self.beta_ramp_steps < 0:
+            fail("beta_ramp_steps", "an integer >= 0")
+        if self.beta_ramp_steps > 0 and self.warmup_beta is None:
+            fail("beta_ramp_steps", "0 when warmup_beta is null (the ramp starts from warmup_beta)")
         if self.prior_refit_every < 0:
             fail("prior_refit_every", "an integer >= 0")
         if self.prior_refit_until is not None and self.prior_refit_until < self.warmup_steps:
@@ -446,9 +452,15 @@ class WeakAutoencoder(WeakdisModel):
         return out
 
     def _adversarial_weight(self, step: int) -> float:
-        if step < self.config.warmup_steps and self.config.warmup_beta is not None:
-            return self.config.warmup_beta
-        return self.config.beta
+        start, beta, ramp = self.config.warmup_beta, self.config.beta, self.config.beta_ramp_steps
+        if start is None:
+            return beta
+        after = step - self.config.warmup_steps
+        if after < 0:
+            return start
+        if after < ramp:
+            return start + (beta - start) * after / ramp
+        return beta
 
     def _labelled_batch(self) -> tuple[Tensor, Tensor]:
         """``label_batch_size`` labelled images (float, on the device) and their combination indices."""
