@@ -42,7 +42,7 @@ def test_round_trip_through_dict():
         ({"model": "betavae", "covariance_floor": 0.1},
          "unknown key 'covariance_floor'; expected one of alpha,"),
         ({"model": "absae", "extra": {"partition_dim": 8}},
-         "'partition_dim' is not a hyperparameter of model 'absae'; expected one of covariance_floor,"),
+         "'partition_dim' is not a hyperparameter of model 'absae'; expected one of beta_ramp_steps, covariance_floor,"),
     ],
 )
 def test_bad_values_name_the_key_and_what_was_expected(values, message):
