@@ -35,6 +35,7 @@ class AbsAE(WeakAutoencoder):
             self.spec.combination_factors(), self.code_dim, self.spec.factor_names,
             min_samples=self.config.min_component_samples, covariance_floor=self.config.covariance_floor,
             covariance_scale=self.config.prior_covariance_scale,
+            covariance_estimator=self.config.prior_covariance_estimator,
         )
 
     def _build_discriminator(self) -> nn.Module:

@@ -56,6 +56,7 @@ class MAE(WeakAutoencoder):
             self.spec.factor_sizes, self.config.latent_dim, self.spec.factor_names,
             min_samples=self.config.min_component_samples, covariance_floor=self.config.covariance_floor,
             covariance_scale=self.config.prior_covariance_scale,
+            covariance_estimator=self.config.prior_covariance_estimator,
         )
 
     @property

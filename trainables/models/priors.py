@@ -11,7 +11,15 @@ the shrinkage ``w * S + (1 - w) * diag(v)`` with ``w = (n - 1) / (m - 1)``, wher
 within-component variance of all labelled codes (the overall variance if every component has a single
 sample). A single sample therefore gets the diagonal ``diag(v)``. ``covariance_floor`` (times the mean
 per-dimension variance of all labelled codes when that exceeds 1) is added to every diagonal so that
-each covariance is positive definite, in float32 too. A component without any labelled sample is an
+each covariance is positive definite, in float32 too.
+
+``covariance_estimator`` replaces ``S`` of a component with ``n >= 2`` codes by a shrinkage estimate
+of its covariance toward ``mu * I`` (``mu`` its mean per-dimension variance), with the shrinkage
+intensity of Ledoit & Wolf (2004, ``"ledoit_wolf"``) or Chen et al. (2010, ``"oas"``), computed
+as :class:`sklearn.covariance.LedoitWolf` and :class:`sklearn.covariance.OAS` do from the maximum-
+likelihood covariance. A sample covariance from a few dozen codes in ``D`` dimensions underestimates
+its smallest eigenvalues, so codes drawn like the labelled ones fall outside the component along
+them; shrinkage corrects that (docs/reproduction.md, "Shrunk covariances"). A component without any labelled sample is an
 error (:func:`check_coverage`), raised before anything is fitted.
 """
 from __future__ import annotations
@@ -27,6 +35,8 @@ from trainables.errors import WeakdisError
 
 # Elements of the [chunk, C, D] intermediate of log_prob_components; bounds memory for big mixtures.
 _SCORE_CHUNK_ELEMENTS = 1 << 24
+
+COVARIANCE_ESTIMATORS = ("sample", "ledoit_wolf", "oas")
 
 
 def uniform_codes(n: int, dim: int, generator: torch.Generator, device: torch.device) -> Tensor:
@@ -74,8 +84,12 @@ class GaussianMixturePrior(nn.Module):
         min_samples: int | None = None,
         covariance_floor: float = 1e-4,
         covariance_scale: float = 1.0,
+        covariance_estimator: str = "sample",
     ) -> None:
         super().__init__()
+        if covariance_estimator not in COVARIANCE_ESTIMATORS:
+            raise WeakdisError(f"covariance_estimator={covariance_estimator!r}; expected one of "
+                               + ", ".join(COVARIANCE_ESTIMATORS))
         factors = np.asarray(component_factors, dtype=np.int64)
         if factors.ndim != 2 or len(factors) < 1:
             raise WeakdisError(f"component_factors has shape {factors.shape}; expected [C >= 1, K]")
@@ -89,6 +103,7 @@ class GaussianMixturePrior(nn.Module):
         self.min_samples = int(min_samples) if min_samples is not None else self.dim + 1
         self.covariance_floor = float(covariance_floor)
         self.covariance_scale = float(covariance_scale)
+        self.covariance_estimator = covariance_estimator
         c, d = self.num_components, self.dim
         eye = torch.eye(d).expand(c, d, d).clone()
         self.register_buffer("component_factors", torch.as_tensor(factors))
@@ -138,6 +153,7 @@ class GaussianMixturePrior(nn.Module):
         means, covariances = estimate_mixture(
             codes, components, self.num_components,
             min_samples=self.min_samples, covariance_floor=self.covariance_floor,
+            estimator=self.covariance_estimator,
         )
         self.set_parameters(means, covariances * self.covariance_scale)
 
@@ -191,6 +207,7 @@ def estimate_mixture(
     *,
     min_samples: int,
     covariance_floor: float,
+    estimator: str = "sample",
 ) -> tuple[Tensor, Tensor]:
     """Per-component means ``[C, D]`` and shrunk covariances ``[C, D, D]`` (float64; see module doc)."""
     z = codes.detach().to(torch.float64)
@@ -205,6 +222,9 @@ def estimate_mixture(
     scatter = torch.zeros(num_components, d, d, dtype=torch.float64, device=z.device).index_add_(
         0, comp, centred[:, :, None] * centred[:, None, :])
     sample_cov = scatter / (counts - 1.0).clamp(min=1.0)[:, None, None]
+    if estimator != "sample":
+        sample_cov = torch.where((counts >= 2)[:, None, None],
+                                 _shrunk_covariance(scatter, counts, centred, comp, estimator), sample_cov)
 
     nonempty = (counts > 0).sum()
     dof = n_total - nonempty
@@ -221,6 +241,29 @@ def estimate_mixture(
     spread = overall.mean().clamp(min=1.0)
     covariances = covariances + covariance_floor * spread * torch.eye(d, dtype=z.dtype, device=z.device)
     return means, covariances
+
+
+def _shrunk_covariance(scatter: Tensor, counts: Tensor, centred: Tensor, comp: Tensor, estimator: str) -> Tensor:
+    """``(1 - s) * S + s * mu * I`` per component, ``S`` the maximum-likelihood covariance."""
+    n = counts.clamp(min=1.0)
+    d = scatter.shape[-1]
+    mle = scatter / n[:, None, None]
+    mu = torch.diagonal(mle, dim1=-2, dim2=-1).sum(-1) / d
+    frobenius2 = mle.square().sum((-2, -1))
+    if estimator == "ledoit_wolf":
+        fourth = torch.zeros_like(counts).index_add_(0, comp, centred.square().sum(1).square())
+        beta = (fourth / n - frobenius2) / n
+        delta = frobenius2 - d * mu.square()
+        shrinkage = torch.where(delta > 0, torch.minimum(beta, delta) / delta.clamp(min=1e-300),
+                                torch.zeros_like(delta))
+    else:  # "oas"
+        alpha = frobenius2 / d ** 2
+        num = alpha + mu.square()
+        den = (n + 1.0) * (alpha - mu.square() / d)
+        shrinkage = torch.where(den > 0, (num / den.clamp(min=1e-300)).clamp(max=1.0), torch.ones_like(den))
+    eye = torch.eye(d, dtype=mle.dtype, device=mle.device)
+    s = shrinkage[:, None, None]
+    return (1.0 - s) * mle + s * mu[:, None, None] * eye
 
 
 class ModularPrior(nn.Module):
@@ -241,6 +284,7 @@ class ModularPrior(nn.Module):
         min_samples: int | None = None,
         covariance_floor: float = 1e-4,
         covariance_scale: float = 1.0,
+        covariance_estimator: str = "sample",
     ) -> None:
         super().__init__()
         self.factor_sizes = tuple(int(s) for s in factor_sizes)
@@ -253,6 +297,7 @@ class ModularPrior(nn.Module):
             GaussianMixturePrior(
                 np.arange(size)[:, None], partition_dim, (name,),
                 min_samples=min_samples, covariance_floor=covariance_floor, covariance_scale=covariance_scale,
+                covariance_estimator=covariance_estimator,
             )
             for name, size in zip(self.factor_names, self.factor_sizes)
         )

@@ -29,7 +29,7 @@ from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
 from trainables.models.networks import MLP, image_size_of, make_decoder, make_encoder
 from trainables.models.parallel import broadcast_module
-from trainables.models.priors import combination_indices, uniform_codes
+from trainables.models.priors import COVARIANCE_ESTIMATORS, combination_indices, uniform_codes
 from trainables.models.relations import (
     DIGITS, REL_OUTPUTS, binary_relation_table, binary_relations_for, parse_relation_ends,
     rel_output_codes, relation_targets, relations_for,
@@ -58,6 +58,8 @@ class WeakConfig(ModelConfig):
     prior_refit_until: int | None = None    # no refits after this step (the authors' code never refits);
                                             # None = refit to the end
     prior_covariance_scale: float = 0.1     # fitted covariances x this (the authors' code; 1 = as estimated)
+    prior_covariance_estimator: str = "sample"  # or "ledoit_wolf" / "oas": each component's covariance
+                                            # shrunk toward its mean variance (sklearn's estimators)
     prior_covariance_anneal_steps: int = 0  # > 0: the scale goes geometrically from 1 to
                                             # prior_covariance_scale over this many steps after warm-up
     disc_restart: bool = False              # restart the discriminator's Adam at the first fit (its
@@ -108,6 +110,8 @@ class WeakConfig(ModelConfig):
             fail("prior_refit_until", f"an integer >= warmup_steps ({self.warmup_steps}) or null (refit to the end)")
         if not self.prior_covariance_scale > 0:
             fail("prior_covariance_scale", "a number > 0")
+        if self.prior_covariance_estimator not in COVARIANCE_ESTIMATORS:
+            fail("prior_covariance_estimator", "one of " + ", ".join(COVARIANCE_ESTIMATORS))
         if self.prior_covariance_anneal_steps < 0:
             fail("prior_covariance_anneal_steps", "an integer >= 0")
         if self.prior_covariance_anneal_steps > 0 and self.prior_refit_every == 0:
