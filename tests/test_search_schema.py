@@ -116,6 +116,9 @@ def test_r1_variant_differs_from_the_laptop_figure5_only_in_its_discriminator_an
     assert variant["models"]["mae"]["fixed"].pop("steps") == base["fixed"]["steps"] == 3000
     # AbsAE's components x 0.5 instead of the authors' x 0.1 lift the accepted ratio ("Wider components")
     assert variant["models"]["absae"]["fixed"]["prior_covariance_scale"] == 0.5
+    # ... each estimated with Ledoit-Wolf shrinkage ("Shrunk covariances"); M-AE keeps the sample covariance
+    assert variant["models"]["absae"]["fixed"].pop("prior_covariance_estimator") == "ledoit_wolf"
+    assert variant["models"]["mae"]["fixed"].pop("prior_covariance_estimator") == "sample"
     assert variant["models"]["mae"]["fixed"]["prior_covariance_scale"] == 0.1
     assert base["models"]["absae"]["fixed"]["prior_covariance_scale"] == 0.1
     variant["models"]["absae"]["fixed"]["prior_covariance_scale"] = 0.1
@@ -180,6 +183,12 @@ def test_trial_values_are_checked_through_trial_config():
         parse({"space.alpha": {"uniform": [0.5, 2.0]}})
     with pytest.raises(WeakdisError, match=r"batch_size='big' is invalid; expected an integer"):
         parse({"fixed.batch_size": "big"})
+    # a model option's value, checked by the model's own config before any trial starts
+    with pytest.raises(WeakdisError, match=r"t.yaml: models.absae: absae config: prior_covariance_estimator='lw' "
+                                           r"is invalid; expected one of sample, ledoit_wolf, oas"):
+        parse({"models.absae.fixed.prior_covariance_estimator": "lw"})
+    with pytest.raises(WeakdisError, match=r"models.absae with rel_loss='huber'.*rel_loss='huber' is invalid"):
+        parse({"models.absae.space.rel_loss": {"choice": ["mse", "huber"]}})
 
 
 def test_seed_is_searched_or_repeated_not_both():

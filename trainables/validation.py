@@ -122,9 +122,21 @@ def check_tau(cfg: TrialConfig, source: str = "trial config") -> None:
         )
 
 
+def check_model_hyperparameters(cfg: TrialConfig, source: str = "trial config") -> None:
+    """The model's own checks on its hyperparameters (e.g. an option's value), before any data is
+    loaded: the same validation the model runs when it is built."""
+    from trainables.models import model_class   # imports torch: only when a model is named
+
+    try:
+        model_class(cfg.model).config_cls.from_trial_config(cfg, None, model_name=cfg.model)
+    except WeakdisError as error:
+        raise WeakdisError(f"{source}: {error}") from None
+
+
 def check_trial_inputs(cfg: TrialConfig, source: str = "trial config") -> None:
     """Every check above, for one trial config."""
     check_finite_numbers(cfg.to_dict(), source)
     check_device_name(cfg.device, source)
     check_dataset_version(cfg.dataset, source)
     check_tau(cfg, source)
+    check_model_hyperparameters(cfg, source)
