@@ -19,8 +19,10 @@ intensity of Ledoit & Wolf (2004, ``"ledoit_wolf"``) or Chen et al. (2010, ``"oa
 as :class:`sklearn.covariance.LedoitWolf` and :class:`sklearn.covariance.OAS` do from the maximum-
 likelihood covariance. A sample covariance from a few dozen codes in ``D`` dimensions underestimates
 its smallest eigenvalues, so codes drawn like the labelled ones fall outside the component along
-them; shrinkage corrects that (docs/reproduction.md, "Shrunk covariances"). A component without any labelled sample is an
-error (:func:`check_coverage`), raised before anything is fitted.
+them; shrinkage corrects that (docs/reproduction.md, "Shrunk covariances").
+
+A component without any labelled sample is an error (:func:`check_coverage`), raised before anything
+is fitted.
 """
 from __future__ import annotations
 
