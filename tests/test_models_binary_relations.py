@@ -103,7 +103,7 @@ def test_binary_rel_learns_sum_difference_product_mod_10():
         return float((model.prior.predict(out) == table[r, a, b]).float().mean())
 
     before = accuracy()
-    for _ in range(200):
+    for _ in range(100):   # 1.00 from step 75 on (0.92 at step 50)
         model.relational_step()
     after = accuracy()
     assert before < 0.3 and after > 0.8, (before, after)
@@ -171,7 +171,7 @@ def test_result_accuracy_scores_every_output_and_the_sign():
     from trainables.models.capabilities import relational_outputs_numpy
     trained = relational_outputs_numpy(model, torch.device("cpu"))
     before = binary_relation_result_accuracy(trained, model.prior, table, n=1000, random_state=1)
-    for _ in range(300):
+    for _ in range(100):   # 1.00 from step 50 on
         model.relational_step()
     after = binary_relation_result_accuracy(trained, model.prior, table, n=1000, random_state=1)
     assert before < 0.2 and after > 0.7, (before, after)

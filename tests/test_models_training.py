@@ -47,10 +47,12 @@ def _recon_error(model, x):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_learns_to_reconstruct(sprites, name):
-    # The adversarial models get beta = 0.1 (the modular paper's value) and a few more steps: their
-    # prior term slows reconstruction down early on.
+    # The adversarial models get beta = 0.1 (the modular paper's value) and 30 steps past their
+    # 60-step warm-up, so that the fitted prior, the refit and the ReL take part. Every model is below
+    # 0.15 x its untrained error by then (0.05-0.10 for the VAEs at 60 steps, 0.10-0.14 for the weak ones
+    # at 60-150), so the 0.25 bound leaves a margin of two.
     weak = name in WEAK_MODELS
-    steps = 150 if weak else 120
+    steps = 90 if weak else 60
     model = build_model(trial_config(name, lr=1e-3, latent_dim=8, warmup_steps=60, prior_refit_every=40,
                                      rel_batch_size=64, seed=1, beta=0.1 if weak else 1.0), sprites)
     if name in WEAK_MODELS:
@@ -158,7 +160,7 @@ def test_relational_learner_alone_learns_a_fixed_mixture():
     start, relation = torch.randint(27, (2000,), generator=gen), torch.randint(5, (2000,), generator=gen)
     stays = float((table[relation, start] == start).float().mean())
     before = accuracy()
-    for _ in range(250):
+    for _ in range(100):   # 1.00 from step 50 on (0.56 at step 25)
         model.relational_step()
     after = accuracy()
     assert before < stays + 0.1 and after > 0.97, (stays, before, after)

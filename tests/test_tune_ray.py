@@ -128,7 +128,9 @@ def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_r
     assert math.isfinite(expected["recon_error"])
 
 
+@pytest.mark.slow   # ~60 s of Ray Train start-up; the ranks' DDP logic is in the default run (test_models_parallel.py)
 def test_torchtrainer_with_two_gloo_workers_reports_rank_zero_metrics(local_ray):
+    """python -m pytest -m slow tests/test_tune_ray.py -k torchtrainer -q"""
     from trainables.tune import with_trial_resources
 
     result = _run(with_trial_resources(cpus=0.5, workers=2), dict(TRIAL), local_ray[0], "ddp")
