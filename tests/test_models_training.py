@@ -50,7 +50,7 @@ def test_model_learns_to_reconstruct(sprites, name):
     # The adversarial models get beta = 0.1 (the modular paper's value) and 30 steps past their
     # 60-step warm-up, so that the fitted prior, the refit and the ReL take part. Every model is below
     # 0.15 x its untrained error by then (0.05-0.10 for the VAEs at 60 steps, 0.10-0.14 for the weak ones
-    # at 60-150), so the 0.25 bound leaves a margin of two.
+    # at 60-150), so the 0.25 bound leaves a margin of nearly two.
     weak = name in WEAK_MODELS
     steps = 90 if weak else 60
     model = build_model(trial_config(name, lr=1e-3, latent_dim=8, warmup_steps=60, prior_refit_every=40,

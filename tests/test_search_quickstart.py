@@ -30,11 +30,12 @@ def readme_sweep_command() -> str:
 
 
 @pytest.mark.ray
-@pytest.mark.parametrize("trials", [pytest.param(2, id="two-trials"), pytest.param(6, id="as-written", marks=pytest.mark.slow)])
-def test_readme_quickstart_sweep(tmp_path, trials):
+@pytest.mark.parametrize("num_samples,trials", [pytest.param(2, 2, id="two-trials"),
+                                                 pytest.param(None, 6, id="as-written", marks=pytest.mark.slow)])
+def test_readme_quickstart_sweep(tmp_path, num_samples, trials):
     command = readme_sweep_command()
-    if trials != 6:
-        command += f" --num-samples {trials}"
+    if num_samples is not None:
+        command += f" --num-samples {num_samples}"
     env = {**os.environ, "WEAKDIS_DATA": str(tmp_path / "cache"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     log = tmp_path / "quickstart.log"
