@@ -39,7 +39,7 @@ class AbsAE(WeakAutoencoder):
         )
 
     def _build_discriminator(self) -> nn.Module:
-        return MLP(self._code_dim(), 1)
+        return MLP(self._code_dim(), 1, hidden=self.config.mlp_hidden)
 
     def _discriminate(self, z: Tensor) -> Tensor:
         with self.autocast():

@@ -67,7 +67,7 @@ class MAE(WeakAutoencoder):
         return self.num_partitions, self.config.latent_dim
 
     def _build_discriminator(self) -> nn.Module:
-        return GroupedMLP(*self._discriminator_groups, 1)
+        return GroupedMLP(*self._discriminator_groups, 1, hidden=self.config.mlp_hidden)
 
     def _discriminate(self, z: Tensor) -> Tensor:
         """``[B, K]`` logits, discriminator k judging partition k only; ``[B, 1]`` for the joint one."""

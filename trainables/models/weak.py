@@ -66,6 +66,8 @@ class WeakConfig(ModelConfig):
                                             # moments are the warm-up task's); docs/reproduction.md
     disc_r1: float = 0.0                    # NOT in the papers: weight of an R1 gradient penalty on the
                                             # discriminator at prior samples (Mescheder et al. 2018); 0 = off
+    mlp_hidden: int = 1024                  # units in each of the 3 hidden layers of the discriminator and the
+                                            # ReL (the papers' 1024); smaller for quick CPU runs and tests
     rel_steps: int = 4                      # ReL iterations per autoencoder step (it needs no data;
                                             # the papers give it ~550,000 in all)
     rel_loss: str = "mse_mean"              # squared error to the target component's mean, "mse" to a
@@ -125,6 +127,8 @@ class WeakConfig(ModelConfig):
                      f"({self.prior_refit_until}); the first refit after the anneal is at step {reached}")
         if not self.disc_r1 >= 0:
             fail("disc_r1", "a number >= 0")
+        if self.mlp_hidden < 1:
+            fail("mlp_hidden", "an integer >= 1")
         if self.rel_steps < 1:
             fail("rel_steps", "an integer >= 1")
         if not self.label_weight >= 0:
@@ -167,7 +171,8 @@ class WeakAutoencoder(WeakdisModel):
             self.encoder = make_encoder(num_channels, self.code_dim, side)
             self.decoder = make_decoder(num_channels, self.code_dim, side)
             self.discriminator = self._build_discriminator()
-            self.relational_learner = MLP(self.code_dim * self.relation_arity + len(self.relations), rel_out)
+            self.relational_learner = MLP(self.code_dim * self.relation_arity + len(self.relations), rel_out,
+                                          hidden=config.mlp_hidden)
         self.prior = self._build_prior()
         # The ReL works in the prior's standardised coordinates when rel_standardize is on (set at fit).
         self.register_buffer("code_center", torch.zeros(self.code_dim))
