@@ -78,7 +78,12 @@ class WeakConfig(ModelConfig):
     relation_ends: str = "default"          # "default", "cyclic", "clamp" or "name:mode,..." per relation
     label_weight: float = 0.0               # NOT in the papers: weight of a cross-entropy that asks the prior
                                             # to classify the labelled codes right (0 = off)
-    label_batch_size: int = 64              # labelled images per step when label_weight > 0
+    label_batch_size: int = 64              # labelled images per step when label_weight or
+                                            # rel_encoder_weight > 0
+    rel_encoder_weight: float = 0.0         # weight of the ReL loss on encoded labelled images, backpropagated
+                                            # into the encoder (the ReL held fixed in it): one reading of the
+                                            # modular paper's "encoded input samples", trained "end-to-end";
+                                            # 0 = off (the authors' code: the ReL sees prior samples only)
     min_component_samples: int | None = None   # below this a component's covariance is shrunk; None = D + 1
     covariance_floor: float = 1e-4             # added to every covariance diagonal
     fit_batch_size: int = 512                  # images per encoder call when fitting the prior
@@ -133,6 +138,8 @@ class WeakConfig(ModelConfig):
             fail("rel_steps", "an integer >= 1")
         if not self.label_weight >= 0:
             fail("label_weight", "a number >= 0")
+        if not self.rel_encoder_weight >= 0:
+            fail("rel_encoder_weight", "a number >= 0")
         if self.label_batch_size < 1:
             fail("label_batch_size", "an integer >= 1")
         if self.rel_loss not in REL_LOSSES:
@@ -419,7 +426,8 @@ class WeakAutoencoder(WeakdisModel):
         if self._fit_due(step):
             self.fit_prior(step)
         x = self.prepare_images(batch)
-        labelled = self._labelled_batch() if self.config.label_weight > 0 and self._prior_ready else None
+        uses_labels = self.config.label_weight > 0 or (self.config.rel_encoder_weight > 0 and self.relation_arity == 1)
+        labelled = self._labelled_batch() if uses_labels and self._prior_ready else None
         if labelled is not None:
             x = torch.cat([x, self.prepare_images(labelled[0])])
         target = x.float()
@@ -434,9 +442,13 @@ class WeakAutoencoder(WeakdisModel):
             gen = self._generator_loss(z)
             loss = recon + self._adversarial_weight(step) * gen
             if labelled is not None:
-                n_label = labelled[1].shape[0]
-                label_loss = F.cross_entropy(self.prior.log_prob_components(z[-n_label:]), labelled[1])
-                loss = loss + self.config.label_weight * label_loss
+                z_labelled = z[-labelled[1].shape[0]:]
+                if self.config.label_weight > 0:
+                    label_loss = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
+                    loss = loss + self.config.label_weight * label_loss
+                if self.config.rel_encoder_weight > 0:
+                    rel_encoded = self._encoded_relation_loss(z_labelled, labelled[1])
+                    loss = loss + self.config.rel_encoder_weight * rel_encoded
         self.discriminator.requires_grad_(True)
         self._optimise(self._optimizers["autoencoder"], loss)
 
@@ -454,11 +466,27 @@ class WeakAutoencoder(WeakdisModel):
         self._optimise(self._optimizers["discriminator"], disc)
 
         out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
-        if labelled is not None:
+        if labelled is not None and self.config.label_weight > 0:
             out["label"] = label_loss.detach()
+        if labelled is not None and self.config.rel_encoder_weight > 0:
+            out["rel_encoded"] = rel_encoded.detach()
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
+
+    def _encoded_relation_loss(self, z_labelled: Tensor, components: Tensor) -> Tensor:
+        """The ReL's loss on the codes of labelled images under random relations, with gradients into
+        the encoder only: the encoder learns to place each labelled code where the ReL, trained on
+        prior samples, moves it to the right component."""
+        relation = torch.randint(len(self.relations), (z_labelled.shape[0],), generator=self.generator(),
+                                 device=self.device)
+        target = self.relation_table[relation, components]
+        self.relational_learner.requires_grad_(False)
+        try:
+            z_out = self._apply_rel(z_labelled, relation)
+        finally:
+            self.relational_learner.requires_grad_(True)
+        return self._relation_loss(z_out, target, self.generator()).mean()
 
     def _adversarial_weight(self, step: int) -> float:
         start, beta, ramp = self.config.warmup_beta, self.config.beta, self.config.beta_ramp_steps
