@@ -175,7 +175,7 @@ def test_hwf_columns_of_tables_4_and_5_beside_the_paper():
     assert table5[table5["relation_depth"] == 10]["hwf ACC (paper)"].tolist()[0] == 0.9909
 
 
-@pytest.mark.parametrize("model", ["absae", "mae"])
+@pytest.mark.parametrize("model", ["absae", pytest.param("mae", marks=pytest.mark.slow)])
 def test_weak_models_train_on_hwf_and_score_binary_relations(model, tmp_path):
     """AbsAE and M-AE on generated HWF (binary ReL, Appendix-A 45x45 networks): every relation column,
     the composed depths and the result accuracy are computed after the warm-up."""

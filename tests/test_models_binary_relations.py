@@ -144,6 +144,8 @@ def test_rel_output_errors():
         AbsAEConfig(rel_output="three").validate("absae")
     with pytest.raises(WeakdisError, match="rel_output='sign' applies to binary relations"):
         AbsAE(AbsAEConfig(rel_output="sign"), DSPRITES_V2, 1)
+    with pytest.raises(WeakdisError, match="rel_encoder_weight=1.0 applies to one-operand relations only"):
+        AbsAE(AbsAEConfig(rel_encoder_weight=1.0), get_version("hwf:digits"), 1)
 
 
 def test_result_accuracy_scores_every_output_and_the_sign():

@@ -215,7 +215,10 @@ def test_a_local_ray_counts_its_cpus_itself(monkeypatch):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_two_sweeps_started_at_once_with_one_name_one_runs_and_one_is_refused(tmp_path):
+    """Slow (two Ray start-ups, ~22 s): the claim it relies on stays in the default run, through
+    test_of_concurrent_local_starts_with_one_name_exactly_one_gets_the_run (8 starts at once)."""
     from test_search_runner import BASE
 
     script = tmp_path / "driver.py"

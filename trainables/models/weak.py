@@ -167,6 +167,9 @@ class WeakAutoencoder(WeakdisModel):
         if not binary and config.rel_output != "modulo":
             raise WeakdisError(f"{self.name} config: rel_output={config.rel_output!r} applies to binary relations "
                                f"(HWF) only; expected 'modulo' for {spec.name}")
+        if binary and config.rel_encoder_weight > 0:
+            raise WeakdisError(f"{self.name} config: rel_encoder_weight={config.rel_encoder_weight!r} applies to "
+                               f"one-operand relations only; expected 0 for {spec.name}'s binary relations")
         self.relations = binary or parse_relation_ends(config.relation_ends, relations_for(spec))
         self.code_dim = self._code_dim()
         table = binary_relation_table(spec, binary, config.rel_output) if binary else relation_targets(spec, self.relations)
@@ -426,7 +429,7 @@ class WeakAutoencoder(WeakdisModel):
         if self._fit_due(step):
             self.fit_prior(step)
         x = self.prepare_images(batch)
-        uses_labels = self.config.label_weight > 0 or (self.config.rel_encoder_weight > 0 and self.relation_arity == 1)
+        uses_labels = self.config.label_weight > 0 or self.config.rel_encoder_weight > 0
         labelled = self._labelled_batch() if uses_labels and self._prior_ready else None
         if labelled is not None:
             x = torch.cat([x, self.prepare_images(labelled[0])])
