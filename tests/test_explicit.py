@@ -233,7 +233,7 @@ def test_linear_probe_is_one_on_a_perfect_code_and_chance_on_noise():
 
 # ------------------------------------------------------------------------- training
 
-PREDVAE_STEPS = 600
+PREDVAE_STEPS, PREDVAE_BATCH = 400, 32    # a third of 600 steps at 64; the same ordering, wider margins
 
 def test_simvae_learns_and_puts_rotation_in_y(rot):
     """A few hundred steps: reconstruction improves, and the z part carries less rotation than y."""
@@ -277,7 +277,8 @@ def _left_right_in_z(model, rot) -> float:
 def test_predvae_adversary_removes_the_factor_from_z(rot):
     """The fix of issue 14: with the entropy adversary at rotdigits' default weight, left / right
     is far less decodable from z than without the adversary (lambda_pred 0) or with Eq. 3's literal
-    -CE at the same weight (measured 0.71 against 0.91 and 0.97), and g's loss stays higher."""
+    -CE at the same weight (measured 0.70 against 0.95 and 0.98; 0.71, 0.91, 0.97 after 600 steps at
+    batch 64), and g's loss stays higher (0.72 nats against 0.11)."""
     accuracies, predictor = {}, {}
     for key, extra in ((0.0, {"lambda_pred": 0.0}), (None, {}), ("ce", {"adversary": "ce"})):
         cfg = TrialConfig.from_dict({"model": "predvae", "dataset": "rotdigits:v1", "lr": 1e-3, "latent_dim": 10,
@@ -285,7 +286,7 @@ def test_predvae_adversary_removes_the_factor_from_z(rot):
         model = build_model(cfg, rot)
         g = torch.Generator().manual_seed(0)
         for step in range(PREDVAE_STEPS):
-            losses = model.train_step(model.training_batch(rot, rot.sample_indices("train", 64, g), g), step)
+            losses = model.train_step(model.training_batch(rot, rot.sample_indices("train", PREDVAE_BATCH, g), g), step)
         accuracies[key] = _left_right_in_z(model, rot)
         predictor[key] = float(losses["predictor_loss"])
         if key is None:
