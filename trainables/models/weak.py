@@ -373,16 +373,20 @@ class WeakAutoencoder(WeakdisModel):
             return self._binary_relational_step(g, n)
         for _ in range(self.config.rel_steps):
             start = torch.randint(self.prior.num_components, (n,), generator=g, device=self.device)
-            relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
+            relation, target = self._random_relations(start, g)
             with torch.no_grad(), self.full_precision():
                 z_in = self.prior.sample(n, start, g)
-            target = self.relation_table[relation, start]
             z_out = self._apply_rel(z_in, relation)
             with self.full_precision():
                 per_sample = self._relation_loss(z_out, target, g)
                 loss = self.config.gamma * per_sample.mean()
             self._optimise(self._optimizers["relational"], loss)
         return per_sample.detach().mean()
+
+    def _random_relations(self, start: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        """A relation drawn uniformly for each start component, and the component it leads to."""
+        relation = torch.randint(len(self.relations), start.shape, generator=g, device=self.device)
+        return relation, self.relation_table[relation, start]
 
     def _relation_loss(self, z_out: Tensor, target: Tensor, g: torch.Generator) -> Tensor:
         """``[n]`` per-sample ReL loss of outputs ``z_out`` toward components ``target`` (``rel_loss``)."""
@@ -444,14 +448,15 @@ class WeakAutoencoder(WeakdisModel):
             recon = F.binary_cross_entropy_with_logits(logits.float(), target)
             gen = self._generator_loss(z)
             loss = recon + self._adversarial_weight(step) * gen
+            labelled_losses: dict[str, Tensor] = {}
             if labelled is not None:
                 z_labelled = z[-labelled[1].shape[0]:]
                 if self.config.label_weight > 0:
-                    label_loss = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
-                    loss = loss + self.config.label_weight * label_loss
+                    labelled_losses["label"] = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
+                    loss = loss + self.config.label_weight * labelled_losses["label"]
                 if self.config.rel_encoder_weight > 0:
-                    rel_encoded = self._encoded_relation_loss(z_labelled, labelled[1])
-                    loss = loss + self.config.rel_encoder_weight * rel_encoded
+                    labelled_losses["rel_encoded"] = self._encoded_relation_loss(z_labelled, labelled[1])
+                    loss = loss + self.config.rel_encoder_weight * labelled_losses["rel_encoded"]
         self.discriminator.requires_grad_(True)
         self._optimise(self._optimizers["autoencoder"], loss)
 
@@ -469,10 +474,7 @@ class WeakAutoencoder(WeakdisModel):
         self._optimise(self._optimizers["discriminator"], disc)
 
         out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
-        if labelled is not None and self.config.label_weight > 0:
-            out["label"] = label_loss.detach()
-        if labelled is not None and self.config.rel_encoder_weight > 0:
-            out["rel_encoded"] = rel_encoded.detach()
+        out.update((key, value.detach()) for key, value in labelled_losses.items())
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
@@ -481,15 +483,14 @@ class WeakAutoencoder(WeakdisModel):
         """The ReL's loss on the codes of labelled images under random relations, with gradients into
         the encoder only: the encoder learns to place each labelled code where the ReL, trained on
         prior samples, moves it to the right component."""
-        relation = torch.randint(len(self.relations), (z_labelled.shape[0],), generator=self.generator(),
-                                 device=self.device)
-        target = self.relation_table[relation, components]
+        g = self.generator()
+        relation, target = self._random_relations(components, g)
         self.relational_learner.requires_grad_(False)
         try:
             z_out = self._apply_rel(z_labelled, relation)
         finally:
             self.relational_learner.requires_grad_(True)
-        return self._relation_loss(z_out, target, self.generator()).mean()
+        return self._relation_loss(z_out, target, g).mean()
 
     def _adversarial_weight(self, step: int) -> float:
         start, beta, ramp = self.config.warmup_beta, self.config.beta, self.config.beta_ramp_steps
