@@ -260,6 +260,27 @@ def test_the_shapes3d_laptop_sweep_runs_absae_shapes3d_and_mae_with_the_same_set
     assert {**absae.fixed, "latent_dim": 8} == mae.fixed and mae.space["beta"].values == (cfg.beta,)
 
 
+def test_the_r1_variants_mae_trial_is_absae_dsprites_with_the_settings_docs_measure():
+    """docs/reproduction.md ("The ReL's loss on encoded labelled images") measures dsprites-fig5-cpu-r1's
+    M-AE trials as `weakdis train absae-dsprites` with these settings."""
+    from search.sweep_cli import read_config
+    from trainables.train_cli import resolve_config
+
+    sets = ["model=mae", "disc_r1=1", "disc_restart=true", "rel_encoder_weight=1"]
+    sweep = read_config("dsprites-fig5-cpu-r1")
+    mae = next(f for f in sweep.models if f.model == "mae")
+    for beta in mae.space["beta"].values:
+        cfg = resolve_config("absae-dsprites", [*sets, f"beta={beta}", "prior_covariance_estimator=sample",
+                                                  "steps=3000"])
+        _assert_is_sweep_trial(cfg, sweep, mae)
+    # the two settings above restate absae-dsprites' own (the model's default estimator, 3,000 steps)
+    from trainables.models.mae import MAEConfig
+
+    plain = resolve_config("absae-dsprites", sets)
+    assert plain.steps == 3000 and "prior_covariance_estimator" not in plain.extra
+    assert MAEConfig().prior_covariance_estimator == "sample"
+
+
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
     from search.sweep_cli import packaged_configs
     from trainables.train_cli import packaged_train_configs, resolve_config
