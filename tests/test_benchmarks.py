@@ -1,0 +1,70 @@
+"""The benchmark scripts still run: the throughput loop on the CPU, the GPU lease's script in its CPU smoke mode."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_throughput_reports_a_finite_rate_per_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path))
+    throughput = _load("train_throughput")
+    rc = throughput.main(["--device", "cpu", "--batch-size", "8", "--warmup", "1", "--iters", "2",
+                          "--models", "absae", "betavae", "--data-images", "2000", "--tau", "500", "--json"])
+    assert rc == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["model"] for row in rows] == ["absae+ReL", "betavae"]
+    for row in rows:
+        assert 0 < row["images_per_s"] < float("inf") and not row["diverged"]
+    assert rows[0]["losses"] == ["disc", "gen", "recon", "rel"]
+
+
+def test_gpu_check_results_reads_finished_and_stopped_trials(tmp_path):
+    results = _load("gpu_check_results")
+    finished = tmp_path / "r1_s0"
+    finished.mkdir()
+    (finished / "metrics.json").write_text(json.dumps(
+        {"step": 4000, "train_seconds": 95.2, "recon_error": 0.00171, "dci": 0.9876, "mig": float("nan"),
+         "accepted_ratio_a0.9": 0.96}))
+    stopped = tmp_path / "paper"
+    stopped.mkdir()
+    (stopped / "history.csv").write_text("step,dci,recon_error,mig\n1000,0.5,0.01,\n2000,0.75,0.005,0.4\n")
+    (tmp_path / "empty").mkdir()
+
+    finished_row = results.row(finished)
+    assert finished_row.split()[:5] == ["r1_s0", "4000", "95", "0.0017", "0.988"]
+    assert finished_row.split()[5] == "-"            # NaN MIG shows as missing
+    assert "0.960" in finished_row
+    stopped_row = results.row(stopped)
+    assert stopped_row.split()[:5] == ["paper", "2000", "-", "0.0050", "0.750"]
+    assert stopped_row.endswith("(stopped early)")
+    assert "no evaluation" in results.row(tmp_path / "empty")
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_its_smoke_mode(tmp_path):
+    out = tmp_path / "check"
+    env = {**os.environ, "SMOKE": "1", "WEAKDIS_DATA": str(tmp_path / "data"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "benchmarks/gpu_check.sh", str(out), str(tmp_path / "check.tar.gz")], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = (out / "results.txt").read_text().splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["paper", "paper_obj_s0", "r1_s0"]
+    assert not any("no evaluation" in line for line in lines)
+    assert "absae+ReL" in (out / "throughput.txt").read_text()
+    assert (tmp_path / "check.tar.gz").stat().st_size > 0
