@@ -18,14 +18,14 @@ COLUMNS = [("step", "step", "{:.0f}"), ("train_seconds", "train s", "{:.0f}"), (
 
 
 def last_evaluation(run: Path) -> tuple[dict, str]:
-    """metrics.json of a finished trial, else the last history.csv row of one stopped early."""
+    """metrics.json of a finished trial, else the last history.csv row of one running or stopped."""
     if (run / "metrics.json").is_file():
         return json.loads((run / "metrics.json").read_text()), ""
     if (run / "history.csv").is_file():
         with open(run / "history.csv", newline="") as handle:
             rows = list(csv.DictReader(handle))
         if rows:
-            return {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}, "  (stopped early)"
+            return {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}, "  (no metrics.json: running, or stopped)"
     return {}, f"  no evaluation (see {run.name}.log)"
 
 

@@ -51,7 +51,7 @@ def test_gpu_check_results_reads_finished_and_stopped_trials(tmp_path):
     assert "0.960" in finished_row
     stopped_row = results.row(stopped)
     assert stopped_row.split()[:5] == ["paper", "2000", "-", "0.0050", "0.750"]
-    assert stopped_row.endswith("(stopped early)")
+    assert stopped_row.endswith("(no metrics.json: running, or stopped)")
     assert "no evaluation" in results.row(tmp_path / "empty")
 
 
