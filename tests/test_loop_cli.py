@@ -283,6 +283,21 @@ def test_the_r1_variants_mae_trial_is_absae_dsprites_with_the_settings_docs_meas
     assert MAEConfig().prior_covariance_estimator == "sample"
 
 
+def test_the_r1_variants_absae_trial_is_absae_dsprites_with_the_settings_docs_measure():
+    """docs/reproduction.md ("The ReL's loss on encoded labelled images") measures dsprites-fig5-cpu-r1's
+    AbsAE trials as `weakdis train absae-dsprites` with these settings."""
+    from search.sweep_cli import read_config
+    from trainables.train_cli import resolve_config
+
+    sets = ["disc_r1=1", "disc_restart=true", "steps=4000", "prior_covariance_scale=1.0",
+            "prior_covariance_estimator=ledoit_wolf", "rel_encoder_weight=1"]
+    sweep = read_config("dsprites-fig5-cpu-r1")
+    absae = next(f for f in sweep.models if f.model == "absae")
+    assert absae.space["beta"].values == (0.2, 1.0)
+    for beta in absae.space["beta"].values:
+        _assert_is_sweep_trial(resolve_config("absae-dsprites", [*sets, f"beta={beta}"]), sweep, absae)
+
+
 def test_a_packaged_train_config_is_read_by_name_and_never_offered_as_a_sweep(capsys):
     from search.sweep_cli import packaged_configs
     from trainables.train_cli import packaged_train_configs, resolve_config
