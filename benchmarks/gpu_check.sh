@@ -57,7 +57,8 @@ pids=()
 for s in $SEEDS_R1; do
   limit 200 env OMP_NUM_THREADS=$THREADS $weakdis train absae-dsprites -q --out "$OUT/r1_s$s" --set device=$DEVICE \
     --set disc_r1=1 --set disc_restart=true --set steps=$CPU_STEPS --set warmup_steps=$CPU_WARMUP \
-    --set prior_covariance_scale=0.5 --set prior_covariance_estimator=ledoit_wolf --set seed=$s \
+    --set prior_covariance_scale=1.0 --set prior_covariance_estimator=ledoit_wolf --set rel_encoder_weight=1 \
+    --set seed=$s \
     > "$OUT/r1_s$s.log" 2>&1 &
   pids+=($!)
 done

@@ -68,3 +68,14 @@ def test_gpu_check_script_runs_its_smoke_mode(tmp_path):
     assert not any("no evaluation" in line for line in lines)
     assert "absae+ReL" in (out / "throughput.txt").read_text()
     assert (tmp_path / "check.tar.gz").stat().st_size > 0
+    # the script's trials restate the configs' settings, all but the sizes its mode sets
+    from search.sweep_cli import read_config
+
+    sizes = {"steps", "warmup_steps", "batch_size", "eval_every", "eval_points", "data_images", "device"}
+    paper = read_config("dsprites-fig5")
+    r1_absae = next(f for f in read_config("dsprites-fig5-cpu-r1").models if f.model == "absae")
+    for trial, settings in (("paper", paper.fixed), ("r1_s0", r1_absae.fixed)):
+        saved = json.loads((out / trial / "checkpoint" / "config.json").read_text())
+        saved.update(saved.pop("extra"))
+        expected = {key: value for key, value in settings.items() if key not in sizes}
+        assert {key: saved[key] for key in expected} == expected, trial
