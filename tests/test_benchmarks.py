@@ -4,10 +4,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,3 +81,40 @@ def test_gpu_check_script_runs_its_smoke_mode(tmp_path):
         saved.update(saved.pop("extra"))
         expected = {key: value for key, value in settings.items() if key not in sizes}
         assert {key: saved[key] for key in expected} == expected, trial
+
+
+def test_decoded_sprites_counts_connected_regions_above_the_threshold():
+    sprites = _load("decoded_sprites")
+    images = np.zeros((4, 1, 16, 16), dtype=np.float32)
+    images[1, 0, 2:5, 2:5] = 0.9                       # one sprite
+    images[2, 0, 2:5, 2:5] = 0.9
+    images[2, 0, 10:13, 9:12] = 0.6                    # and a fainter second one
+    images[3, 0, 2:5, 2:5] = 0.9
+    images[3, 0, 10, 10] = 1.0                         # a single pixel is no sprite
+    images[3, 0, 12:14, 2:4] = 0.4                     # nor a region below the threshold
+    assert sprites.count_sprites(images).tolist() == [0, 1, 2, 1]
+    assert sprites.count_sprites(images[:, 0], threshold=0.3).tolist() == [0, 1, 2, 2]
+    with pytest.raises(ValueError, match="single-channel"):
+        sprites.count_sprites(np.zeros((2, 3, 8, 8)))
+
+
+def test_decoded_sprites_reports_a_trained_mae_trial(tmp_path, monkeypatch, capsys):
+    from search.cli import main
+
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+    out = tmp_path / "mae"
+    sets = ["model=mae", "dataset=dsprites:v2", "data_images=600", "steps=8", "warmup_steps=4", "eval_every=8",
+            "eval_points=60", "tau=100", "batch_size=16", "mlp_hidden=32", "device=cpu"]
+    assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+    sprites = _load("decoded_sprites")
+    sprites.main([str(out), "--images", "30"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{out}: mae on dsprites:v2, seed 0, 30 test images")
+    pattern = re.compile(r"^  (\S.*?)\s+(\d+)  none (\S+)  one (\S+)  two or more (\S+)$")
+    rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed) if m}
+    assert set(rows) == {"reconstruction", "move_left", "move_right", "move_up", "move_down", "change_shape",
+                         "prior means"}
+    assert rows["reconstruction"][0] == "30" and rows["prior means"][0] == "27"
+    for _, *shares in rows.values():
+        assert sum(map(float, shares)) == pytest.approx(1.0, abs=2e-3)
+    assert printed[-4].startswith("  partition -> factor accuracy") and len(printed[-1].split()) == 4

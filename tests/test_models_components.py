@@ -123,6 +123,20 @@ def test_permute_dims_permutes_each_dimension_independently():
     assert torch.equal(permuted, permute_dims(z, torch.Generator().manual_seed(0)))
 
 
+def test_permute_dims_with_groups_moves_each_block_of_columns_as_a_whole():
+    b, groups, width = 64, 3, 2
+    z = torch.arange(b, dtype=torch.float32)[:, None] * 10 + torch.arange(groups * width)[None, :]
+    permuted = permute_dims(z, torch.Generator().manual_seed(0), groups=groups)
+    source = ((permuted - torch.arange(groups * width)) / 10).long()     # source row of every entry
+    blocks = source.reshape(b, groups, width)
+    assert torch.equal(blocks[..., 0], blocks[..., 1])                   # a block's columns move together
+    for g in range(groups):
+        assert torch.equal(blocks[:, g, 0].sort().values, torch.arange(b))   # a permutation of the rows
+    assert not torch.equal(blocks[:, 0, 0], blocks[:, 1, 0]) and not torch.equal(blocks[:, 1, 0], blocks[:, 2, 0])
+    with pytest.raises(WeakdisError, match="groups=4; expected a divisor of the code width 6"):
+        permute_dims(z, groups=4)
+
+
 def test_mws_log_densities_match_brute_force():
     torch.manual_seed(0)
     m, d, n = 5, 3, 1000
@@ -173,3 +187,38 @@ def test_mae_joint_discriminator_sees_the_whole_code_and_per_partition_ones_only
         assert not torch.allclose(joint._discriminate(z), joint._discriminate(shuffled))
     with pytest.raises(WeakdisError, match="discriminator='global' is invalid; expected one of partition, joint"):
         build_model(trial_config("mae", extra={"discriminator": "global"}), stand_in_dataset())
+
+
+def test_mae_partition_critic_exists_only_when_on_and_learns_to_see_dependent_partitions():
+    off = build_model(trial_config("mae", latent_dim=2), stand_in_dataset())
+    assert not hasattr(off, "partition_critic") and off._code_penalties(torch.zeros(4, 6), 10**6) == {}
+    assert "partition_critic" not in off.optimizers()
+    model = build_model(trial_config("mae", latent_dim=2, lr=1e-3, extra={"partition_tc_weight": 0.5, "mlp_hidden": 32}),
+                        stand_in_dataset())
+    assert "partition_critic" in model.optimizers()
+    g = torch.Generator().manual_seed(0)
+
+    def codes(dependent: bool) -> torch.Tensor:
+        base = torch.randn(256, 2, generator=g)
+        if dependent:   # every partition a copy of the first: the partitions' total correlation is large
+            return base.repeat(1, 3) + 0.05 * torch.randn(256, 6, generator=g)
+        return torch.randn(256, 6, generator=g)
+
+    for _ in range(300):
+        model._train_code_critics(codes(dependent=True))
+    (weight, tc_dependent), = model._code_penalties(codes(dependent=True), model.config.warmup_steps).values()
+    assert weight == 0.5 and tc_dependent.item() > 1.0            # E[log q(z) / prod q(z_k)] estimated > 0
+    z = codes(dependent=True).requires_grad_(True)
+    model.partition_critic.zero_grad(set_to_none=True)
+    model._code_penalties(z, model.config.warmup_steps)["partition_tc"][1].backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0                 # the penalty reaches the codes ...
+    assert all(p.grad is None for p in model.partition_critic.parameters())   # ... and not the critic
+    assert model._code_penalties(z, model.config.warmup_steps - 1) == {}     # not during warm-up
+    with pytest.raises(WeakdisError, match="partition_tc_weight=-1.0 is invalid; expected a number >= 0"):
+        build_model(trial_config("mae", extra={"partition_tc_weight": -1.0}), stand_in_dataset())
+    late = build_model(trial_config("mae", latent_dim=2, warmup_steps=10,
+                                    extra={"partition_tc_weight": 0.5, "partition_tc_from": 30, "mlp_hidden": 8}),
+                       stand_in_dataset())
+    assert late._code_penalties(z, 29) == {} and set(late._code_penalties(z, 30)) == {"partition_tc"}
+    with pytest.raises(WeakdisError, match=r"partition_tc_from=5 is invalid; expected an integer >= warmup_steps \(10\)"):
+        build_model(trial_config("mae", warmup_steps=10, extra={"partition_tc_from": 5}), stand_in_dataset())

@@ -21,10 +21,18 @@ from trainables.models.networks import MLP
 from trainables.models.vae import GaussianVAE, VAEConfig
 
 
-def permute_dims(z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Kim & Mnih's Algorithm 1: each column of ``z [B, D]`` permuted independently across the batch."""
-    keys = torch.rand(z.shape, generator=generator, device=z.device)
-    return torch.gather(z, 0, keys.argsort(dim=0))
+def permute_dims(z: Tensor, generator: torch.Generator | None = None, groups: int | None = None) -> Tensor:
+    """Kim & Mnih's Algorithm 1: each column of ``z [B, D]`` permuted independently across the batch.
+    With ``groups``, ``D`` is cut into that many equal blocks of columns and each block is permuted
+    as a whole (M-AE's partitions: the dependence between blocks is broken, not within one)."""
+    if groups is None:
+        keys = torch.rand(z.shape, generator=generator, device=z.device)
+        return torch.gather(z, 0, keys.argsort(dim=0))
+    if groups < 1 or z.shape[1] % groups:
+        raise WeakdisError(f"permute_dims: groups={groups!r}; expected a divisor of the code width {z.shape[1]}")
+    keys = torch.rand((z.shape[0], groups), generator=generator, device=z.device)
+    order = keys.argsort(dim=0).repeat_interleave(z.shape[1] // groups, dim=1)
+    return torch.gather(z, 0, order)
 
 
 @dataclass

@@ -3,7 +3,9 @@ factor (``latent_dim`` dims each, 8 by default); partition k follows its own Gau
 component per value of factor k. By default each partition has its own discriminator (the sum of
 per-partition KL terms of the modular paper's Eq. 1); ``discriminator: joint`` uses one discriminator on
 the whole code against the product of the mixtures (Eq. 2's single d(z)), which also sees dependence
-between partitions. The ReL loss is the modular paper's
+between partitions. ``partition_tc_weight`` (NOT in the papers) adds a FactorVAE-style total
+correlation between the partitions to the encoder's loss, estimated by a critic that tells codes from
+codes whose partitions were shuffled independently across the batch. The ReL loss is the modular paper's
 Eq. 3: the changed partition is scored under the new value's component, the others under their own.
 See :mod:`trainables.models.weak` for the training step."""
 from __future__ import annotations
@@ -12,11 +14,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trainables.errors import WeakdisError
-from trainables.models.base import ModelConfig
-from trainables.models.networks import GroupedMLP
+from trainables.models.base import ModelConfig, make_adam, seeded
+from trainables.models.factorvae import permute_dims
+from trainables.models.networks import MLP, GroupedMLP
 from trainables.models.priors import ModularPrior, check_coverage
 from trainables.models.weak import WeakAutoencoder, WeakConfig
 
@@ -30,9 +34,19 @@ class MAEConfig(WeakConfig):
 
     discriminator: str = "partition"   # "partition": one per partition (Eq. 1's sum of KLs); "joint": one
                                        # on the whole code (Eq. 2's d(z)); docs/reproduction.md measures both
+    partition_tc_weight: float = 0.0   # NOT in the papers: weight of the partitions' total correlation
+                                       # (a critic's density-ratio estimate, as FactorVAE's); 0 = off
+    partition_tc_from: int | None = None   # first step of the partition_tc_weight term (its critic learns
+                                           # from step 0); None = warmup_steps, the mixture's fit
 
     def validate(self, model_name: str = "model") -> None:
         super().validate(model_name)
+        if not self.partition_tc_weight >= 0:
+            raise WeakdisError(f"{model_name} config: partition_tc_weight={self.partition_tc_weight!r} is invalid; "
+                               "expected a number >= 0")
+        if self.partition_tc_from is not None and self.partition_tc_from < self.warmup_steps:
+            raise WeakdisError(f"{model_name} config: partition_tc_from={self.partition_tc_from!r} is invalid; "
+                               f"expected an integer >= warmup_steps ({self.warmup_steps}) or null (= warmup_steps)")
         if self.discriminator not in DISCRIMINATORS:
             raise WeakdisError(f"{model_name} config: discriminator={self.discriminator!r} is invalid; "
                                f"expected one of {', '.join(DISCRIMINATORS)}")
@@ -43,6 +57,15 @@ class MAE(WeakAutoencoder):
     config_cls: ClassVar[type[ModelConfig]] = MAEConfig
 
     prior: ModularPrior
+
+    def __init__(self, config: MAEConfig, spec, num_channels: int) -> None:
+        super().__init__(config, spec, num_channels)
+        if config.partition_tc_weight > 0:
+            # built only when on, so that the other configs' networks, states and streams stay as they were
+            with seeded(config.seed + 1):
+                self.partition_critic = MLP(self.code_dim, 1, hidden=config.mlp_hidden)
+            self._optimizers["partition_critic"] = make_adam(list(self.partition_critic.parameters()),
+                                                             config.disc_lr or config.lr)
 
     def _code_dim(self) -> int:
         return self.config.latent_dim * len(self.spec.factor_sizes)
@@ -74,6 +97,35 @@ class MAE(WeakAutoencoder):
         parts = z.reshape(z.shape[0], *self._discriminator_groups).transpose(0, 1)
         with self.autocast():
             return self.discriminator(parts).float().squeeze(-1).transpose(0, 1)
+
+    def _critic_logits(self, z: Tensor) -> Tensor:
+        with self.autocast():
+            return self.partition_critic(z).float().squeeze(-1)
+
+    def _code_penalties(self, z: Tensor, step: int) -> dict[str, tuple[float, Tensor]]:
+        """The partitions' total correlation, ``E[logit c(z)]`` (Kim & Mnih's estimate), from step
+        ``partition_tc_from``: during warm-up, against its weak prior term, it lets the discriminators
+        win, and right after the fit it keeps the partitions from sorting out their factors."""
+        start = self.config.warmup_steps if self.config.partition_tc_from is None else self.config.partition_tc_from
+        if self.config.partition_tc_weight == 0 or step < start:
+            return {}
+        self.partition_critic.requires_grad_(False)
+        try:
+            tc = self._critic_logits(z).mean()
+        finally:
+            self.partition_critic.requires_grad_(True)
+        return {"partition_tc": (self.config.partition_tc_weight, tc)}
+
+    def _train_code_critics(self, z: Tensor) -> dict[str, Tensor]:
+        """The critic: codes are "real", codes with partitions shuffled across the batch "fake"."""
+        if self.config.partition_tc_weight == 0:
+            return {}
+        shuffled = permute_dims(z, self.generator(), groups=self.num_partitions)
+        real, fake = self._critic_logits(z), self._critic_logits(shuffled)
+        with self.full_precision():
+            loss = 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+        self._optimise(self._optimizers["partition_critic"], loss)
+        return {"partition_critic": loss.detach()}
 
     def _check_supervision(self, factors: np.ndarray) -> None:
         for k, (name, size) in enumerate(zip(self.spec.factor_names, self.spec.factor_sizes)):

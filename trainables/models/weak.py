@@ -218,6 +218,14 @@ class WeakAutoencoder(WeakdisModel):
     def _predicted_factors(self, codes: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def _code_penalties(self, z: Tensor, step: int) -> dict[str, tuple[float, Tensor]]:
+        """Extra ``name -> (weight, loss)`` terms on the batch's codes for the autoencoder; none here."""
+        return {}
+
+    def _train_code_critics(self, z: Tensor) -> dict[str, Tensor]:
+        """One step of any critic those terms need, on the detached codes; its detached losses."""
+        return {}
+
     # ---- supervision and prior ---------------------------------------------------------------
     def set_supervision(self, images: Tensor, factors: Tensor) -> None:
         """The tau labelled samples: images ``[tau, C, 64, 64]`` (uint8 in {0, 1} or {0..255}, or
@@ -448,15 +456,18 @@ class WeakAutoencoder(WeakdisModel):
             recon = F.binary_cross_entropy_with_logits(logits.float(), target)
             gen = self._generator_loss(z)
             loss = recon + self._adversarial_weight(step) * gen
-            labelled_losses: dict[str, Tensor] = {}
+            extra_losses: dict[str, Tensor] = {}
+            for key, (weight, value) in self._code_penalties(z, step).items():
+                extra_losses[key] = value
+                loss = loss + weight * value
             if labelled is not None:
                 z_labelled = z[-labelled[1].shape[0]:]
                 if self.config.label_weight > 0:
-                    labelled_losses["label"] = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
-                    loss = loss + self.config.label_weight * labelled_losses["label"]
+                    extra_losses["label"] = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
+                    loss = loss + self.config.label_weight * extra_losses["label"]
                 if self.config.rel_encoder_weight > 0:
-                    labelled_losses["rel_encoded"] = self._encoded_relation_loss(z_labelled, labelled[1])
-                    loss = loss + self.config.rel_encoder_weight * labelled_losses["rel_encoded"]
+                    extra_losses["rel_encoded"] = self._encoded_relation_loss(z_labelled, labelled[1])
+                    loss = loss + self.config.rel_encoder_weight * extra_losses["rel_encoded"]
         self.discriminator.requires_grad_(True)
         self._optimise(self._optimizers["autoencoder"], loss)
 
@@ -474,7 +485,8 @@ class WeakAutoencoder(WeakdisModel):
         self._optimise(self._optimizers["discriminator"], disc)
 
         out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
-        out.update((key, value.detach()) for key, value in labelled_losses.items())
+        out.update((key, value.detach()) for key, value in extra_losses.items())
+        out.update(self._train_code_critics(z.detach()))
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
