@@ -222,3 +222,14 @@ def test_mae_partition_critic_exists_only_when_on_and_learns_to_see_dependent_pa
     assert late._code_penalties(z, 29) == {} and set(late._code_penalties(z, 30)) == {"partition_tc"}
     with pytest.raises(WeakdisError, match=r"partition_tc_from=5 is invalid; expected an integer >= warmup_steps \(10\)"):
         build_model(trial_config("mae", warmup_steps=10, extra={"partition_tc_from": 5}), stand_in_dataset())
+
+
+def test_mae_partition_critic_gets_the_discriminators_r1_penalty():
+    def critic_loss(r1: float) -> float:
+        extra = {"partition_tc_weight": 1.0, "mlp_hidden": 16, "disc_r1": r1}
+        model = build_model(trial_config("mae", latent_dim=2, extra=extra), stand_in_dataset())
+        return float(model._train_code_critics(torch.randn(32, 6, generator=torch.Generator().manual_seed(0)))
+                     ["partition_critic"])
+
+    # same networks, codes and shuffle: the difference is the penalty, > 0 for a non-constant critic
+    assert critic_loss(10.0) > critic_loss(0.0) + 1e-6

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -117,13 +118,19 @@ class MAE(WeakAutoencoder):
         return {"partition_tc": (self.config.partition_tc_weight, tc)}
 
     def _train_code_critics(self, z: Tensor) -> dict[str, Tensor]:
-        """The critic: codes are "real", codes with partitions shuffled across the batch "fake"."""
+        """The critic: codes are "real", codes with partitions shuffled across the batch "fake"; with
+        ``disc_r1`` > 0 it gets the discriminator's R1 penalty too, at the real codes."""
         if self.config.partition_tc_weight == 0:
             return {}
         shuffled = permute_dims(z, self.generator(), groups=self.num_partitions)
+        r1 = self.config.disc_r1 > 0
+        z = z.detach().requires_grad_(r1)
         real, fake = self._critic_logits(z), self._critic_logits(shuffled)
         with self.full_precision():
             loss = 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+            if r1:
+                grad, = torch.autograd.grad(real.sum(), z, create_graph=True)
+                loss = loss + 0.5 * self.config.disc_r1 * grad.square().sum(1).mean()
         self._optimise(self._optimizers["partition_critic"], loss)
         return {"partition_critic": loss.detach()}
 
