@@ -224,12 +224,14 @@ def test_mae_partition_critic_exists_only_when_on_and_learns_to_see_dependent_pa
         build_model(trial_config("mae", warmup_steps=10, extra={"partition_tc_from": 5}), stand_in_dataset())
 
 
-def test_mae_partition_critic_gets_the_discriminators_r1_penalty():
+def test_mae_partition_critic_r1_penalises_the_critic():
     def critic_loss(r1: float) -> float:
-        extra = {"partition_tc_weight": 1.0, "mlp_hidden": 16, "disc_r1": r1}
+        extra = {"partition_tc_weight": 1.0, "mlp_hidden": 16, "partition_critic_r1": r1, "disc_r1": 5.0}
         model = build_model(trial_config("mae", latent_dim=2, extra=extra), stand_in_dataset())
         return float(model._train_code_critics(torch.randn(32, 6, generator=torch.Generator().manual_seed(0)))
                      ["partition_critic"])
 
     # same networks, codes and shuffle: the difference is the penalty, > 0 for a non-constant critic
     assert critic_loss(10.0) > critic_loss(0.0) + 1e-6
+    with pytest.raises(WeakdisError, match="partition_critic_r1=-1.0 is invalid; expected a number >= 0"):
+        build_model(trial_config("mae", extra={"partition_critic_r1": -1.0}), stand_in_dataset())

@@ -37,6 +37,7 @@ class MAEConfig(WeakConfig):
                                        # on the whole code (Eq. 2's d(z)); docs/reproduction.md measures both
     partition_tc_weight: float = 0.0   # NOT in the papers: weight of the partitions' total correlation
                                        # (a critic's density-ratio estimate, as FactorVAE's); 0 = off
+    partition_critic_r1: float = 0.0       # weight of an R1 penalty on that term's critic at the codes
     partition_tc_from: int | None = None   # first step of the partition_tc_weight term (its critic learns
                                            # from step 0); None = warmup_steps, the mixture's fit
 
@@ -44,6 +45,9 @@ class MAEConfig(WeakConfig):
         super().validate(model_name)
         if not self.partition_tc_weight >= 0:
             raise WeakdisError(f"{model_name} config: partition_tc_weight={self.partition_tc_weight!r} is invalid; "
+                               "expected a number >= 0")
+        if not self.partition_critic_r1 >= 0:
+            raise WeakdisError(f"{model_name} config: partition_critic_r1={self.partition_critic_r1!r} is invalid; "
                                "expected a number >= 0")
         if self.partition_tc_from is not None and self.partition_tc_from < self.warmup_steps:
             raise WeakdisError(f"{model_name} config: partition_tc_from={self.partition_tc_from!r} is invalid; "
@@ -119,18 +123,18 @@ class MAE(WeakAutoencoder):
 
     def _train_code_critics(self, z: Tensor) -> dict[str, Tensor]:
         """The critic: codes are "real", codes with partitions shuffled across the batch "fake"; with
-        ``disc_r1`` > 0 it gets the discriminator's R1 penalty too, at the real codes."""
+        ``partition_critic_r1`` > 0, an R1 penalty at the real codes."""
         if self.config.partition_tc_weight == 0:
             return {}
         shuffled = permute_dims(z, self.generator(), groups=self.num_partitions)
-        r1 = self.config.disc_r1 > 0
+        r1 = self.config.partition_critic_r1 > 0
         z = z.detach().requires_grad_(r1)
         real, fake = self._critic_logits(z), self._critic_logits(shuffled)
         with self.full_precision():
             loss = 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
             if r1:
                 grad, = torch.autograd.grad(real.sum(), z, create_graph=True)
-                loss = loss + 0.5 * self.config.disc_r1 * grad.square().sum(1).mean()
+                loss = loss + 0.5 * self.config.partition_critic_r1 * grad.square().sum(1).mean()
         self._optimise(self._optimizers["partition_critic"], loss)
         return {"partition_critic": loss.detach()}
 
