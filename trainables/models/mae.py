@@ -110,7 +110,8 @@ class MAE(WeakAutoencoder):
     def _code_penalties(self, z: Tensor, step: int) -> dict[str, tuple[float, Tensor]]:
         """The partitions' total correlation, ``E[logit c(z)]`` (Kim & Mnih's estimate), from step
         ``partition_tc_from``: during warm-up, against its weak prior term, it lets the discriminators
-        win, and right after the fit it keeps the partitions from sorting out their factors."""
+        win, and started after the partitions have sorted out their factors its then near-certain
+        critic breaks the codes (docs/reproduction.md)."""
         start = self.config.warmup_steps if self.config.partition_tc_from is None else self.config.partition_tc_from
         if self.config.partition_tc_weight == 0 or step < start:
             return {}
