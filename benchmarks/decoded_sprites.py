@@ -50,6 +50,7 @@ def _line(name: str, counts: np.ndarray) -> str:
 def report(path: str, images: int) -> list[str]:
     from trainables.images import _prior_codes, _test_images
     from trainables.loop import load_trial
+    from trainables.models.capabilities import HasMixturePrior
 
     cfg, model, dataset = load_trial(path)
     if dataset.num_channels != 1:
@@ -66,7 +67,7 @@ def report(path: str, images: int) -> list[str]:
     for index, relation in enumerate(getattr(model, "relations", ())):
         chosen = torch.full((len(x),), index, dtype=torch.int64, device=z.device)
         lines.append(_line(getattr(relation, "name", str(index)), count_sprites(decoded(model.relational_model(z, chosen)))))
-    if getattr(model, "prior", None) is not None and getattr(model, "_prior_ready", False):
+    if isinstance(model, HasMixturePrior) and model.prior.fitted:
         codes, _ = _prior_codes(model.prior, 64)
         lines.append(_line("prior means", count_sprites(decoded(codes.to(z.device)))))
     if cfg.model == "mae":

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -23,7 +22,7 @@ from trainables.models.base import ModelConfig, make_adam, seeded
 from trainables.models.factorvae import permute_dims
 from trainables.models.networks import MLP, GroupedMLP
 from trainables.models.priors import ModularPrior, check_coverage
-from trainables.models.weak import WeakAutoencoder, WeakConfig
+from trainables.models.weak import WeakAutoencoder, WeakConfig, r1_penalty
 
 
 DISCRIMINATORS = ("partition", "joint")
@@ -134,8 +133,7 @@ class MAE(WeakAutoencoder):
         with self.full_precision():
             loss = 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
             if r1:
-                grad, = torch.autograd.grad(real.sum(), z, create_graph=True)
-                loss = loss + 0.5 * self.config.partition_critic_r1 * grad.square().sum(1).mean()
+                loss = loss + r1_penalty(real, z, self.config.partition_critic_r1)
         self._optimise(self._optimizers["partition_critic"], loss)
         return {"partition_critic": loss.detach()}
 

@@ -154,6 +154,13 @@ class WeakConfig(ModelConfig):
             fail("rel_output", "one of " + ", ".join(REL_OUTPUTS))
 
 
+def r1_penalty(logits: Tensor, inputs: Tensor, weight: float) -> Tensor:
+    """R1 (Mescheder et al. 2018): ``weight / 2`` times the mean squared gradient norm of a critic's
+    ``logits`` at its "real" ``inputs`` (which require grad); differentiable for the critic's step."""
+    grad, = torch.autograd.grad(logits.float().sum(), inputs, create_graph=True)
+    return 0.5 * weight * grad.square().sum(1).mean()
+
+
 class WeakAutoencoder(WeakdisModel):
     """Base of :class:`AbsAE` and :class:`MAE`; subclasses build ``prior`` and the discriminator."""
 
@@ -480,8 +487,7 @@ class WeakAutoencoder(WeakdisModel):
             # BCE with logits: prior samples labelled 1, codes labelled 0.
             disc = 0.5 * (F.softplus(-real).mean(0).sum() + F.softplus(fake).mean(0).sum())
             if r1:
-                grad, = torch.autograd.grad(real.float().sum(), prior_codes, create_graph=True)
-                disc = disc + 0.5 * self.config.disc_r1 * grad.square().sum(1).mean()
+                disc = disc + r1_penalty(real, prior_codes, self.config.disc_r1)
         self._optimise(self._optimizers["discriminator"], disc)
 
         out = {"recon": recon.detach(), "gen": gen.detach(), "disc": disc.detach()}
