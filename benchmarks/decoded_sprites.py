@@ -1,14 +1,18 @@
-"""How many sprites a trained dSprites model's decoded images hold: its reconstructions, its ReL's
-outputs (each relation applied once to test codes) and its decoded prior means. Each should hold
-exactly one; M-AE's ReL outputs and prior means often hold a second one where a factor moved
-(docs/reproduction.md, "`dsprites-fig5-cpu-r1` as packaged"). For M-AE it also prints how well a
-logistic regression on each partition's codes predicts each factor (5-fold; the partition's own
-factor should be near 1, the others near chance).
+"""How many sprites a trained dSprites model's decoded images hold, and which factors they show: its
+reconstructions, its ReL's outputs (each relation applied once to test codes) and its decoded prior
+means. Each should hold exactly one sprite, showing the input's factors (reconstructions), the moved
+factors (ReL outputs) or the component's factors (prior means); M-AE's ReL outputs and prior means
+often hold a second sprite where a factor moved (docs/reproduction.md, "`dsprites-fig5-cpu-r1` as
+packaged"). For M-AE it also prints how well a logistic regression on each partition's codes predicts
+each factor (5-fold; the partition's own factor should be near 1, the others near chance).
 
-    python benchmarks/decoded_sprites.py TRIAL_DIR [TRIAL_DIR ...] [--images 500]
+    python benchmarks/decoded_sprites.py TRIAL_DIR [TRIAL_DIR ...] [--images 500] [--reference 20000]
 
 TRIAL_DIR: a ``weakdis train`` output directory or a sweep trial's checkpoint directory. A sprite is
-a connected region of at least ``MIN_PIXELS`` pixels above ``THRESHOLD`` in the decoded image.
+a connected region of at least ``MIN_PIXELS`` pixels above ``THRESHOLD`` in the decoded image. The
+factors a decoded image shows are those of its nearest training image in pixel space (Euclidean, over
+at most ``--reference`` training images drawn with seed 0); the test images themselves are read the
+same way, as a check of that reader.
 """
 from __future__ import annotations
 
@@ -41,14 +45,35 @@ def count_sprites(images: np.ndarray, threshold: float = THRESHOLD, min_pixels: 
     return counts
 
 
-def _line(name: str, counts: np.ndarray) -> str:
+def read_factors(images: np.ndarray, reference_images: np.ndarray, reference_factors: np.ndarray,
+                 chunk: int = 512) -> np.ndarray:
+    """int [N, K]: the factors ``reference_factors [M, K]`` of each image's nearest (Euclidean) image in
+    ``reference_images [M, ...]``; ``images [N, ...]`` has the reference's image shape."""
+    reference = torch.as_tensor(np.asarray(reference_images, dtype=np.float32)).flatten(1)
+    queries = torch.as_tensor(np.asarray(images, dtype=np.float32)).flatten(1)
+    if queries.shape[1] != reference.shape[1] or len(reference) != len(reference_factors):
+        raise ValueError(f"read_factors: images {tuple(np.shape(images))}, reference images "
+                         f"{tuple(np.shape(reference_images))} and factors {tuple(np.shape(reference_factors))} "
+                         "do not match")
+    squared = (reference * reference).sum(1)
+    nearest = torch.cat([(squared - 2 * block @ reference.T).argmin(1) for block in queries.split(chunk)])
+    return np.asarray(reference_factors)[nearest.numpy()]
+
+
+def _line(name: str, counts: np.ndarray, shown: np.ndarray, expected: np.ndarray) -> str:
+    per_factor = " ".join(f"{share:.3f}" for share in (shown == expected).mean(0))
     return (f"  {name:<14} {len(counts):>5}  none {np.mean(counts == 0):.3f}  one {np.mean(counts == 1):.3f}  "
-            f"two or more {np.mean(counts >= 2):.3f}")
+            f"two or more {np.mean(counts >= 2):.3f}  factors {np.mean((shown == expected).all(1)):.3f} "
+            f"({per_factor})")
+
+
+def _sample(split: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    split = split.cpu()
+    return split[torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
 @torch.no_grad()
-def report(path: str, images: int) -> list[str]:
-    from trainables.images import _prior_codes, _test_images
+def report(path: str, images: int, reference: int = 20000) -> list[str]:
     from trainables.loop import load_trial
     from trainables.models.capabilities import HasMixturePrior
 
@@ -56,20 +81,35 @@ def report(path: str, images: int) -> list[str]:
     if dataset.num_channels != 1:
         raise SystemExit(f"{path}: {cfg.dataset} has {dataset.num_channels} channels; sprites are counted in "
                          "single-channel (dSprites) images")
-    x = _test_images(dataset, images, 0)
+    device = dataset.images.device
+    known = _sample(dataset.splits["train"], reference, 0).to(device)
+    known_images, known_factors = dataset.batch(known).cpu().numpy(), dataset.factors[known].cpu().numpy()
+    test = _sample(dataset.splits["test"], images, 0).to(device)
+    x, factors = dataset.batch(test), dataset.factors[test].cpu().numpy()
     z = model.encode(x)
+
+    def row(name: str, images: np.ndarray, expected: np.ndarray) -> str:
+        return _line(name, count_sprites(images), read_factors(images, known_images, known_factors), expected)
 
     def decoded(codes: torch.Tensor) -> np.ndarray:
         return torch.sigmoid(model.decode(codes).float()).cpu().numpy()
 
-    lines = [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, {len(x)} test images",
-             "  decoded        count  sprites per image (shares)", _line("reconstruction", count_sprites(decoded(z)))]
+    names = ", ".join(model.spec.factor_names)
+    lines = [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, {len(x)} test images, factors read from "
+             f"the nearest of {len(known)} training images",
+             f"  decoded        count  sprites per image (shares)  factors shown as expected: all ({names})",
+             row("test images", x.float().cpu().numpy(), factors),
+             row("reconstruction", decoded(z), factors)]
+    sizes = tuple(model.spec.factor_sizes)
+    combination = np.ravel_multi_index(tuple(factors.T), sizes)
+    targets = model.relation_targets() if getattr(model, "relations", ()) else None
     for index, relation in enumerate(getattr(model, "relations", ())):
         chosen = torch.full((len(x),), index, dtype=torch.int64, device=z.device)
-        lines.append(_line(getattr(relation, "name", str(index)), count_sprites(decoded(model.relational_model(z, chosen)))))
+        moved = np.stack(np.unravel_index(targets[index, combination], sizes), axis=1)
+        lines.append(row(getattr(relation, "name", str(index)), decoded(model.relational_model(z, chosen)), moved))
     if isinstance(model, HasMixturePrior) and model.prior.fitted:
-        codes, _ = _prior_codes(model.prior, 64)
-        lines.append(_line("prior means", count_sprites(decoded(codes.to(z.device)))))
+        means = torch.as_tensor(model.prior.means).float().to(z.device)
+        lines.append(row("prior means", decoded(means), model.prior.component_factors.cpu().numpy()))
     if cfg.model == "mae":
         lines += _partition_probe(model, dataset, cfg.latent_dim)
     return lines
@@ -79,8 +119,7 @@ def _partition_probe(model, dataset, width: int, n: int = 2000) -> list[str]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
-    test = dataset.splits["test"].cpu()
-    pick = test[torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:n]]
+    pick = _sample(dataset.splits["test"], n, 0)
     codes = model.encode(dataset.batch(pick.to(dataset.images.device))).cpu().numpy()
     factors = dataset.factors[pick.to(dataset.device)].cpu().numpy()
     names = list(model.spec.factor_names)
@@ -97,9 +136,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("trials", nargs="+", help="trial output or checkpoint directories")
     parser.add_argument("--images", type=int, default=500, help="test images (default 500)")
+    parser.add_argument("--reference", type=int, default=20000,
+                        help="training images the shown factors are read from (default 20000)")
     args = parser.parse_args(argv)
     for path in args.trials:
-        print("\n".join(report(path, args.images)), flush=True)
+        print("\n".join(report(path, args.images, args.reference)), flush=True)
 
 
 if __name__ == "__main__":

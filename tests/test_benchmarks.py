@@ -98,6 +98,17 @@ def test_decoded_sprites_counts_connected_regions_above_the_threshold():
         sprites.count_sprites(np.zeros((2, 3, 8, 8)))
 
 
+def test_decoded_sprites_reads_factors_from_the_nearest_reference_image():
+    sprites = _load("decoded_sprites")
+    reference = np.zeros((3, 1, 8, 8), dtype=np.float32)
+    reference[0, 0, :4, :4] = reference[1, 0, 4:, 4:] = reference[2, 0, :4, 4:] = 1.0
+    factors = np.array([[0, 0], [1, 1], [2, 0]])
+    queries = np.clip(reference[[2, 0, 1]] * 0.7 + 0.1, 0, 1)     # faint, blurred-looking copies
+    assert sprites.read_factors(queries, reference, factors, chunk=2).tolist() == [[2, 0], [0, 0], [1, 1]]
+    with pytest.raises(ValueError, match="do not match"):
+        sprites.read_factors(np.zeros((2, 1, 4, 4)), reference, factors)
+
+
 def test_decoded_sprites_reports_a_trained_mae_trial(tmp_path, monkeypatch, capsys):
     from search.cli import main
 
@@ -107,14 +118,20 @@ def test_decoded_sprites_reports_a_trained_mae_trial(tmp_path, monkeypatch, caps
             "eval_points=60", "tau=100", "batch_size=16", "mlp_hidden=32", "device=cpu"]
     assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
     sprites = _load("decoded_sprites")
-    sprites.main([str(out), "--images", "30"])
+    sprites.main([str(out), "--images", "30", "--reference", "200"])
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].startswith(f"{out}: mae on dsprites:v2, seed 0, 30 test images")
-    pattern = re.compile(r"^  (\S.*?)\s+(\d+)  none (\S+)  one (\S+)  two or more (\S+)$")
+    assert printed[0].startswith(f"{out}: mae on dsprites:v2, seed 0, 30 test images, factors read from the "
+                                 "nearest of 200 training images")
+    pattern = re.compile(r"^  (\S.*?)\s+(\d+)  none (\S+)  one (\S+)  two or more (\S+)  "
+                         r"factors (\S+) \((\S+) (\S+) (\S+)\)$")
     rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed) if m}
-    assert set(rows) == {"reconstruction", "move_left", "move_right", "move_up", "move_down", "change_shape",
-                         "prior means"}
+    assert set(rows) == {"test images", "reconstruction", "move_left", "move_right", "move_up", "move_down",
+                         "change_shape", "prior means"}
     assert rows["reconstruction"][0] == "30" and rows["prior means"][0] == "27"
-    for _, *shares in rows.values():
-        assert sum(map(float, shares)) == pytest.approx(1.0, abs=2e-3)
+    for _, none, one, more, every, *per_factor in rows.values():
+        assert float(none) + float(one) + float(more) == pytest.approx(1.0, abs=2e-3)
+        assert 0 <= float(every) <= min(map(float, per_factor)) <= 1
+    # test images hold one sprite each; the reader, among only 200 images of every scale and orientation,
+    # finds all three factors of far more than chance (1 in 27)
+    assert rows["test images"][1:4] == ("0.000", "1.000", "0.000") and float(rows["test images"][4]) > 0.25
     assert printed[-4].startswith("  partition -> factor accuracy") and len(printed[-1].split()) == 4
