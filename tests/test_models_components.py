@@ -235,3 +235,37 @@ def test_mae_partition_critic_r1_penalises_the_critic():
     assert critic_loss(10.0) > critic_loss(0.0) + 1e-6
     with pytest.raises(WeakdisError, match="partition_critic_r1=-1.0 is invalid; expected a number >= 0"):
         build_model(trial_config("mae", extra={"partition_critic_r1": -1.0}), stand_in_dataset())
+
+
+def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_components_means():
+    def fitted(p: float):
+        model = build_model(trial_config("mae", latent_dim=2, extra={"partition_mean_dropout": p}), stand_in_dataset())
+        g = torch.Generator().manual_seed(0)
+        factors = torch.stack([torch.randint(s, (600,), generator=g) for s in DSPRITES_V2.factor_sizes], dim=1)
+        # partition k of a code sits near (4 * value of factor k, 0): each partition tells its factor
+        codes = torch.zeros(600, 6)
+        codes[:, 0::2] = 4.0 * factors.float()
+        codes = codes + 0.3 * torch.randn(600, 6, generator=g)
+        model.prior.fit(codes, factors)
+        return model, codes[:64], factors[:64]
+
+    model, z, factors = fitted(1.0)
+    assert torch.equal(model._decoder_input(z, 10**6), z)                 # before the fit: the codes as they are
+    model._prior_ready = True
+    means = torch.cat([prior.means[factors[:, k]] for k, prior in enumerate(model.prior.priors)], dim=1)
+    assert torch.allclose(model._decoder_input(z, 10**6), means)           # p = 1: every partition replaced
+
+    model, z, factors = fitted(0.5)
+    model._prior_ready = True
+    out = model._decoder_input(z, 10**6)
+    means = torch.cat([prior.means[factors[:, k]] for k, prior in enumerate(model.prior.priors)], dim=1)
+    kept = (out == z).reshape(64, 3, 2).all(-1)
+    replaced = torch.isclose(out, means).reshape(64, 3, 2).all(-1)
+    assert bool((kept ^ replaced).all())                                   # whole partitions, one or the other
+    assert 0.3 < replaced.float().mean().item() < 0.7
+
+    model, z, _ = fitted(0.0)
+    model._prior_ready = True
+    assert torch.equal(model._decoder_input(z, 10**6), z)
+    with pytest.raises(WeakdisError, match=r"partition_mean_dropout=1.5 is invalid; expected a probability in \[0, 1\]"):
+        build_model(trial_config("mae", extra={"partition_mean_dropout": 1.5}), stand_in_dataset())

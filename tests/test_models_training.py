@@ -88,8 +88,9 @@ def _train(model, batches, start):
 
 
 @pytest.mark.parametrize("name, extra", [("absae", {}), ("mae", {}), ("factorvae", {}), ("betatcvae", {}),
-                                         ("mae", {"partition_tc_weight": 1.0, "mlp_hidden": 32})],
-                         ids=["absae", "mae", "factorvae", "betatcvae", "mae-partition_tc"])
+                                         ("mae", {"partition_tc_weight": 1.0, "mlp_hidden": 32}),
+                                         ("mae", {"partition_mean_dropout": 0.5})],
+                         ids=["absae", "mae", "factorvae", "betatcvae", "mae-partition_tc", "mae-partition_mean_dropout"])
 def test_reloaded_model_continues_bit_identically(sprites, name, extra):
     cfg = trial_config(name, warmup_steps=15, prior_refit_every=8, rel_batch_size=16, lr=1e-3, seed=3, extra=extra)
     first, second = _batches(sprites, 20, 8, seed=4), _batches(sprites, 10, 8, seed=5)
@@ -111,7 +112,7 @@ def test_reloaded_model_continues_bit_identically(sprites, name, extra):
     assert torch.equal(expected["rng"], got["rng"])
     if name in WEAK_MODELS:
         assert got["extra"]["prior_ready"] and bool(fresh.prior.fitted)
-    if extra:
+    if "partition_tc_weight" in extra:
         assert {"partition_tc", "partition_critic"} <= set(fresh.train_step(second[0], 30))
 
 

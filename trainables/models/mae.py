@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -39,6 +40,9 @@ class MAEConfig(WeakConfig):
     partition_critic_r1: float = 0.0       # weight of an R1 penalty on that term's critic at the codes
     partition_tc_from: int | None = None   # first step of the partition_tc_weight term (its critic learns
                                            # from step 0); None = warmup_steps, the mixture's fit
+    partition_mean_dropout: float = 0.0    # NOT in the papers: after the fit, the probability that a partition
+                                           # of a code is replaced, for decoding, by its most likely
+                                           # component's mean (each partition and code drawn apart); 0 = off
 
     def validate(self, model_name: str = "model") -> None:
         super().validate(model_name)
@@ -51,6 +55,9 @@ class MAEConfig(WeakConfig):
         if self.partition_tc_from is not None and self.partition_tc_from < self.warmup_steps:
             raise WeakdisError(f"{model_name} config: partition_tc_from={self.partition_tc_from!r} is invalid; "
                                f"expected an integer >= warmup_steps ({self.warmup_steps}) or null (= warmup_steps)")
+        if not 0 <= self.partition_mean_dropout <= 1:
+            raise WeakdisError(f"{model_name} config: partition_mean_dropout={self.partition_mean_dropout!r} is "
+                               "invalid; expected a probability in [0, 1]")
         if self.discriminator not in DISCRIMINATORS:
             raise WeakdisError(f"{model_name} config: discriminator={self.discriminator!r} is invalid; "
                                f"expected one of {', '.join(DISCRIMINATORS)}")
@@ -120,6 +127,22 @@ class MAE(WeakAutoencoder):
         finally:
             self.partition_critic.requires_grad_(True)
         return {"partition_tc": (self.config.partition_tc_weight, tc)}
+
+    def _decoder_input(self, z: Tensor, step: int) -> Tensor:
+        """With ``partition_mean_dropout`` after the fit, each partition of each code is replaced with
+        that probability by the mean of its most likely component, so that the decoder learns to draw
+        a factor from the component its own partition is in (what ReL outputs and prior means give
+        it), not from the detail other partitions carry about it."""
+        p = self.config.partition_mean_dropout
+        if p == 0 or not self._prior_ready:
+            return z
+        k, width = self.num_partitions, self.config.latent_dim
+        with torch.no_grad():
+            values = self.prior.predict_factors(z.detach().float())
+            means = torch.cat([prior.means[values[:, j]] for j, prior in enumerate(self.prior.priors)], dim=1)
+            drop = torch.rand(z.shape[0], k, generator=self.generator(), device=z.device) < p
+            drop = drop.repeat_interleave(width, dim=1)
+        return torch.where(drop, means.to(z.dtype), z)
 
     def _train_code_critics(self, z: Tensor) -> dict[str, Tensor]:
         """The critic: codes are "real", codes with partitions shuffled across the batch "fake"; with

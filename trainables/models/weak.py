@@ -233,6 +233,10 @@ class WeakAutoencoder(WeakdisModel):
         """One step of any critic those terms need, on the detached codes; its detached losses."""
         return {}
 
+    def _decoder_input(self, z: Tensor, step: int) -> Tensor:
+        """The codes the decoder reconstructs the batch from; the encoder's own here."""
+        return z
+
     # ---- supervision and prior ---------------------------------------------------------------
     def set_supervision(self, images: Tensor, factors: Tensor) -> None:
         """The tau labelled samples: images ``[tau, C, 64, 64]`` (uint8 in {0, 1} or {0..255}, or
@@ -457,7 +461,7 @@ class WeakAutoencoder(WeakdisModel):
         self.discriminator.requires_grad_(False)
         with self.autocast():
             z = self.encoder(x)
-            logits = self.decoder(z)
+            logits = self.decoder(self._decoder_input(z, step))
         with self.full_precision():
             z = z.float()
             recon = F.binary_cross_entropy_with_logits(logits.float(), target)
