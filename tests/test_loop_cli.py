@@ -268,7 +268,8 @@ def test_the_r1_variants_mae_trial_is_absae_dsprites_with_the_settings_docs_meas
     from search.sweep_cli import read_config
     from trainables.train_cli import resolve_config
 
-    sets = ["model=mae", "disc_r1=1", "disc_restart=true", "rel_encoder_weight=1", "prior_covariance_scale=0.5"]
+    sets = ["model=mae", "disc_r1=1", "disc_restart=true", "rel_encoder_weight=1", "prior_covariance_scale=0.5",
+            "partition_mean_dropout=0.2"]
     sweep = read_config("dsprites-fig5-cpu-r1")
     mae = next(f for f in sweep.models if f.model == "mae")
     for beta in mae.space["beta"].values:
