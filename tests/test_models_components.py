@@ -250,14 +250,14 @@ def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_component
         return model, codes[:64], factors[:64]
 
     model, z, factors = fitted(1.0)
-    assert torch.equal(model._decoder_input(z, 10**6), z)                 # before the fit: the codes as they are
+    assert torch.equal(model._decoder_input(z), z)      # before the fit: the codes as they are
     model._prior_ready = True
     means = torch.cat([prior.means[factors[:, k]] for k, prior in enumerate(model.prior.priors)], dim=1)
-    assert torch.allclose(model._decoder_input(z, 10**6), means)           # p = 1: every partition replaced
+    assert torch.allclose(model._decoder_input(z), means)    # p = 1: every partition replaced
 
     model, z, factors = fitted(0.5)
     model._prior_ready = True
-    out = model._decoder_input(z, 10**6)
+    out = model._decoder_input(z)
     means = torch.cat([prior.means[factors[:, k]] for k, prior in enumerate(model.prior.priors)], dim=1)
     kept = (out == z).reshape(64, 3, 2).all(-1)
     replaced = torch.isclose(out, means).reshape(64, 3, 2).all(-1)
@@ -266,6 +266,6 @@ def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_component
 
     model, z, _ = fitted(0.0)
     model._prior_ready = True
-    assert torch.equal(model._decoder_input(z, 10**6), z)
+    assert torch.equal(model._decoder_input(z), z)
     with pytest.raises(WeakdisError, match=r"partition_mean_dropout=1.5 is invalid; expected a probability in \[0, 1\]"):
         build_model(trial_config("mae", extra={"partition_mean_dropout": 1.5}), stand_in_dataset())

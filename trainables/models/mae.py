@@ -128,7 +128,7 @@ class MAE(WeakAutoencoder):
             self.partition_critic.requires_grad_(True)
         return {"partition_tc": (self.config.partition_tc_weight, tc)}
 
-    def _decoder_input(self, z: Tensor, step: int) -> Tensor:
+    def _decoder_input(self, z: Tensor) -> Tensor:
         """With ``partition_mean_dropout`` after the fit, each partition of each code is replaced with
         that probability by the mean of its most likely component, so that the decoder learns to draw
         a factor from the component its own partition is in (what ReL outputs and prior means give
@@ -136,12 +136,10 @@ class MAE(WeakAutoencoder):
         p = self.config.partition_mean_dropout
         if p == 0 or not self._prior_ready:
             return z
-        k, width = self.num_partitions, self.config.latent_dim
         with torch.no_grad():
-            values = self.prior.predict_factors(z.detach().float())
-            means = torch.cat([prior.means[values[:, j]] for j, prior in enumerate(self.prior.priors)], dim=1)
-            drop = torch.rand(z.shape[0], k, generator=self.generator(), device=z.device) < p
-            drop = drop.repeat_interleave(width, dim=1)
+            means = self.prior.means[self.prior.predict(z.detach().float())]
+            drop = torch.rand(z.shape[0], self.num_partitions, generator=self.generator(), device=z.device) < p
+            drop = drop.repeat_interleave(self.config.latent_dim, dim=1)
         return torch.where(drop, means.to(z.dtype), z)
 
     def _train_code_critics(self, z: Tensor) -> dict[str, Tensor]:

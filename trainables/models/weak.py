@@ -233,7 +233,7 @@ class WeakAutoencoder(WeakdisModel):
         """One step of any critic those terms need, on the detached codes; its detached losses."""
         return {}
 
-    def _decoder_input(self, z: Tensor, step: int) -> Tensor:
+    def _decoder_input(self, z: Tensor) -> Tensor:
         """The codes the decoder reconstructs the batch from; the encoder's own here."""
         return z
 
@@ -461,7 +461,7 @@ class WeakAutoencoder(WeakdisModel):
         self.discriminator.requires_grad_(False)
         with self.autocast():
             z = self.encoder(x)
-            logits = self.decoder(self._decoder_input(z, step))
+            logits = self.decoder(self._decoder_input(z))
         with self.full_precision():
             z = z.float()
             recon = F.binary_cross_entropy_with_logits(logits.float(), target)
