@@ -109,14 +109,23 @@ def test_decoded_sprites_reads_factors_from_the_nearest_reference_image():
         sprites.read_factors(np.zeros((2, 1, 4, 4)), reference, factors)
 
 
-def test_decoded_sprites_reports_a_trained_mae_trial(tmp_path, monkeypatch, capsys):
+@pytest.fixture(scope="module")
+def tiny_mae_trial(tmp_path_factory):
+    """An M-AE trained 8 steps on 600 generated dsprites:v2 images: a trial directory to diagnose."""
     from search.cli import main
 
-    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
-    out = tmp_path / "mae"
+    root = tmp_path_factory.mktemp("tiny_mae")
+    out = root / "mae"
     sets = ["model=mae", "dataset=dsprites:v2", "data_images=600", "steps=8", "warmup_steps=4", "eval_every=8",
             "eval_points=60", "tau=100", "batch_size=16", "mlp_hidden=32", "device=cpu"]
-    assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEAKDIS_DATA", str(root / "data"))
+        assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+        yield out
+
+
+def test_decoded_sprites_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
+    out = tiny_mae_trial
     sprites = _load("decoded_sprites")
     sprites.main([str(out), "--images", "30", "--reference", "200"])
     printed = capsys.readouterr().out.splitlines()
@@ -135,3 +144,49 @@ def test_decoded_sprites_reports_a_trained_mae_trial(tmp_path, monkeypatch, caps
     # finds all three factors of far more than chance (1 in 27)
     assert rows["test images"][1:4] == ("0.000", "1.000", "0.000") and float(rows["test images"][4]) > 0.25
     assert printed[-4].startswith("  partition -> factor accuracy") and len(printed[-1].split()) == 4
+
+
+def test_prior_diagnostics_separation_is_the_mahalanobis_distance_between_neighbouring_values():
+    diagnostics = _load("prior_diagnostics")
+    component_factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])           # factor 0 (2) x factor 1 (2)
+    means = np.array([[0.0, 0.0], [0.0, 0.5], [6.0, 0.0], [6.0, 0.5]])        # factor 0 apart, factor 1 not
+    covariances = np.repeat(np.diag([4.0, 1.0])[None], 4, axis=0)
+    separation = diagnostics.factor_separation(means, covariances, component_factors)
+    assert separation == pytest.approx([3.0, 0.5])                           # 6 / 2 along a std of 2; 0.5 / 1
+    every, by_factor = diagnostics.per_factor_accuracy(np.array([[0, 1], [1, 1], [0, 1]]),
+                                                       np.array([[0, 1], [1, 0], [1, 0]]))
+    assert every == pytest.approx(1 / 3) and by_factor.tolist() == pytest.approx([2 / 3, 1 / 3])
+
+
+def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
+    diagnostics = _load("prior_diagnostics")
+    diagnostics.main([str(tiny_mae_trial), "--codes", "40", "--samples", "270"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"{tiny_mae_trial}: mae on dsprites:v2, seed 0, 27 components"
+    number = r"(\d\.\d{3})"
+    factors = rf"shape {number}, posX {number}, posY {number}"
+    read = re.match(rf"^  test codes \(40\) read by the prior: all {number}; {factors}$", printed[1])
+    back = next(re.match(rf"^  prior samples \(270\) classified back: all {number}; {factors}$", line)
+                for line in printed if "classified back" in line)
+    for match in (read, back):
+        assert match and float(match[1]) <= min(map(float, match.groups()[1:])) <= 1
+    # dsprites:v2 keeps scale and orientation as nuisance factors: one line each, six groups of classes
+    assert [line.split(" class:")[0].strip() for line in printed if " class:" in line] == [
+        "all right by scale", "all right by orientation"]
+    assert printed[[i for i, line in enumerate(printed) if "orientation class" in line][0]].count(",") == 5
+    assert any(line.startswith("  Mahalanobis distance between neighbouring values' components: shape ")
+               for line in printed)
+    relations = [line.split()[0] for line in printed if line.startswith("    ") and " class:" not in line]
+    assert relations == ["move_left", "move_right", "move_up", "move_down", "change_shape"]
+
+
+def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, monkeypatch):
+    from search.cli import main
+
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+    out = tmp_path / "betavae"
+    sets = ["model=betavae", "dataset=dsprites:v2", "data_images=300", "steps=2", "eval_every=2",
+            "eval_points=30", "tau=100", "batch_size=8", "device=cpu"]
+    assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+    with pytest.raises(SystemExit, match="betavae has no fitted mixture prior"):
+        _load("prior_diagnostics").main([str(out)])
