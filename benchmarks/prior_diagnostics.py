@@ -53,6 +53,7 @@ def _fmt(names, values) -> str:
 
 @torch.no_grad()
 def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
+    from trainables.evaluation import encode_representation
     from trainables.loop import load_trial
     from trainables.models.capabilities import HasMixturePrior
 
@@ -66,8 +67,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
 
     split = dataset.splits["test"].cpu()
     test = split[torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:codes]]
-    z = torch.cat([model.encode(dataset.batch(test[i:i + 500].to(dataset.device))) for i in range(0, len(test), 500)])
-    predicted = component_factors[prior.predict(z).cpu().numpy()]
+    predicted = encode_representation(model, dataset, test.to(dataset.device))[0].astype(np.int64)
     expected = dataset.factors[test.to(dataset.device)].cpu().numpy()
     every, by_factor = per_factor_accuracy(predicted, expected)
     lines.append(f"  test codes ({len(test)}) read by the prior: all {every:.3f}; {_fmt(names, by_factor)}")
@@ -83,7 +83,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
             rows = np.isin(nuisance[:, column], group)
             if rows.any():
                 label = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
-                cells.append(f"{label} {np.mean((predicted[rows] == expected[rows]).all(axis=1)):.2f}")
+                cells.append(f"{label} {per_factor_accuracy(predicted[rows], expected[rows])[0]:.2f}")
         lines.append(f"    all right by {factor.name} class: " + ", ".join(cells))
 
     g = torch.Generator(device=prior.component_factors.device).manual_seed(0)
