@@ -1,5 +1,6 @@
 """Where a trained AbsAE's or M-AE's mixture prior reads each factor, and where it does not: the
-per-factor accuracy of the prior's prediction on test codes (and by each nuisance factor), how often
+per-factor accuracy of the prior's prediction on test codes (and by each nuisance factor) and on the
+codes of the tau labelled images it was fitted from (far above the test codes: memorised), how often
 prior samples are classified back to their own component, how far apart the components of
 neighbouring values of each factor lie against their width, and each relation's output read factor
 by factor. docs/reproduction.md quotes it for ``dsprites:v3`` (M-AE's shape and orientation
@@ -85,6 +86,11 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
                 label = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
                 cells.append(f"{label} {per_factor_accuracy(predicted[rows], expected[rows])[0]:.2f}")
         lines.append(f"    all right by {factor.name} class: " + ", ".join(cells))
+    labelled = dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling).to(dataset.device)
+    every, by_factor = per_factor_accuracy(encode_representation(model, dataset, labelled)[0].astype(np.int64),
+                                           dataset.factors[labelled].cpu().numpy())
+    lines.append(f"  labelled codes ({len(labelled)}, the fit's) read by the prior: all {every:.3f}; "
+                 f"{_fmt(names, by_factor)}")
 
     g = torch.Generator(device=prior.component_factors.device).manual_seed(0)
     drawn = torch.arange(prior.num_components, device=prior.component_factors.device).repeat_interleave(

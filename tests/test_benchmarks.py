@@ -166,10 +166,14 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     number = r"(\d\.\d{3})"
     factors = rf"shape {number}, posX {number}, posY {number}"
     read = re.match(rf"^  test codes \(40\) read by the prior: all {number}; {factors}$", printed[1])
+    labelled = next(re.match(rf"^  labelled codes \((\d+), the fit's\) read by the prior: all {number}; {factors}$",
+                             line) for line in printed if line.startswith("  labelled codes"))
+    assert labelled and int(labelled[1]) == 100                              # the fixture's tau
     back = next(re.match(rf"^  prior samples \(270\) classified back: all {number}; {factors}$", line)
                 for line in printed if "classified back" in line)
-    for match in (read, back):
-        assert match and float(match[1]) <= min(map(float, match.groups()[1:])) <= 1
+    for match in (read, back, labelled):
+        values = list(map(float, match.groups()))[-4:]
+        assert match and values[0] <= min(values[1:]) <= 1
     # dsprites:v2 keeps scale and orientation as nuisance factors: one line each, six groups of classes
     assert [line.split(" class:")[0].strip() for line in printed if " class:" in line] == [
         "all right by scale", "all right by orientation"]
