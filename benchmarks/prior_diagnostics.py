@@ -1,9 +1,9 @@
 """Where a trained AbsAE's or M-AE's mixture prior reads each factor, and where it does not: the
 per-factor accuracy of the prior's prediction on test codes (and by each nuisance factor) and on the
-codes of the tau labelled images it was fitted from (far above the test codes: memorised), how often
-prior samples are classified back to their own component, how far apart the components of
-neighbouring values of each factor lie against their width, and each relation's output read factor
-by factor. docs/reproduction.md quotes it for ``dsprites:v3`` (M-AE's shape and orientation
+codes of the tau labelled images it was fitted from (far above the test codes where the encoder has
+memorised them), how often prior samples are classified back to their own component, how far apart
+the components of neighbouring values of each factor lie against their width, and each relation's
+output read factor by factor. docs/reproduction.md quotes it for ``dsprites:v3`` (M-AE's shape and orientation
 components lie on top of each other; AbsAE's shape is read at ~0.7).
 
     python benchmarks/prior_diagnostics.py TRIAL_DIR [TRIAL_DIR ...] [--codes 4000] [--samples 20000]

@@ -172,8 +172,9 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     back = next(re.match(rf"^  prior samples \(270\) classified back: all {number}; {factors}$", line)
                 for line in printed if "classified back" in line)
     for match in (read, back, labelled):
-        values = list(map(float, match.groups()))[-4:]
-        assert match and values[0] <= min(values[1:]) <= 1
+        assert match
+        values = list(map(float, match.groups()))[-4:]                 # all, shape, posX, posY
+        assert values[0] <= min(values[1:]) <= 1
     # dsprites:v2 keeps scale and orientation as nuisance factors: one line each, six groups of classes
     assert [line.split(" class:")[0].strip() for line in printed if " class:" in line] == [
         "all right by scale", "all right by orientation"]
