@@ -238,9 +238,12 @@ def test_the_shapes3d_train_config_is_absae_dsprites_with_the_changes_docs_measu
     shapes, sprites = (resolve_config(name, []) for name in ("absae-shapes3d", "absae-dsprites"))
     a, b = _flat(shapes), _flat(sprites)
     changed = {key: a.get(key) for key in set(a) | set(b) if a.get(key) != b.get(key) and key != "extra"}
+    # the last three since 2026-12-05 ("The ReL's loss on encoded labelled images on Shapes3D"), the
+    # settings of dsprites-fig5-cpu-r1's AbsAE
     assert changed == {"dataset": "shapes3d:v2", "data_images": 30000, "latent_dim": 16, "steps": 4000,
                        "tau_sampling": "stratified", "min_component_samples": 50, "disc_r1": 10.0,
-                       "disc_restart": True}
+                       "disc_restart": True, "rel_encoder_weight": 1.0, "prior_covariance_scale": 1.0,
+                       "prior_covariance_estimator": "ledoit_wolf"}
     assert shapes.prior_refit_every == 50 and shapes.tau == 1000
 
 
@@ -257,8 +260,11 @@ def test_the_shapes3d_laptop_sweep_runs_absae_shapes3d_and_mae_with_the_same_set
     _assert_is_sweep_trial(cfg, sweep, absae)
     assert cfg.beta in absae.space["beta"].values
     # M-AE: the same settings, with 8 dimensions a factor (16 in all on shapes3d:v2's two factors) and
-    # the ReL's loss on encoded labelled images (docs/reproduction.md, "Figure 5 on Shapes3D")
-    assert {**absae.fixed, "latent_dim": 8, "rel_encoder_weight": 1.0} == mae.fixed
+    # the covariances it was measured with, the sample covariances x 0.1 (docs/reproduction.md, "Figure
+    # 5 on Shapes3D")
+    assert {**absae.fixed, "latent_dim": 8, "prior_covariance_scale": 0.1,
+            "prior_covariance_estimator": "sample"} == mae.fixed
+    assert mae.fixed["rel_encoder_weight"] == 1.0
     assert mae.space["beta"].values == (cfg.beta,)
 
 
