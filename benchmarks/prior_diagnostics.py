@@ -55,7 +55,7 @@ def _fmt(names, values) -> str:
 @torch.no_grad()
 def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
     from trainables.evaluation import encode_representation
-    from trainables.loop import load_trial
+    from trainables.loop import labelled_indices, load_trial
     from trainables.models.capabilities import HasMixturePrior
 
     cfg, model, dataset = load_trial(path)
@@ -86,7 +86,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
                 label = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
                 cells.append(f"{label} {per_factor_accuracy(predicted[rows], expected[rows])[0]:.2f}")
         lines.append(f"    all right by {factor.name} class: " + ", ".join(cells))
-    labelled = dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling).to(dataset.device)
+    labelled = labelled_indices(dataset, cfg).to(dataset.device)
     every, by_factor = per_factor_accuracy(encode_representation(model, dataset, labelled)[0].astype(np.int64),
                                            dataset.factors[labelled].cpu().numpy())
     lines.append(f"  labelled codes ({len(labelled)}, the fit's) read by the prior: all {every:.3f}; "

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from trainables.config import MODEL_NAMES, TrialConfig  # noqa: E402
-from trainables.loop import LossTracker, load_trial_dataset, resolve_device  # noqa: E402
+from trainables.loop import LossTracker, give_supervision, load_trial_dataset, resolve_device  # noqa: E402
 from trainables.models import build_model  # noqa: E402
 from weakdis.registry import WEAK_SUPERVISION, model_entry  # noqa: E402
 
@@ -61,8 +61,7 @@ def measure(model_name: str, args: argparse.Namespace, dataset, device: torch.de
     cfg.validate()
     model = build_model(cfg, dataset).to(device)
     if model_entry(cfg.model).has(WEAK_SUPERVISION):
-        labelled = dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling)
-        model.set_supervision(dataset.images[labelled], dataset.factors[labelled])
+        give_supervision(model, dataset, cfg)
     model.train()
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     tracker = LossTracker(device)

@@ -321,7 +321,7 @@ def _start_trial(cfg: TrialConfig, out_dir: str | os.PathLike | None,
     dataset = load_trial_dataset(cfg, device)
     model = build_trial_model(cfg, dataset).to(device)
     if cfg.tau > 0 and model_entry(cfg.model).has(WEAK_SUPERVISION):
-        _give_supervision(model, dataset, cfg)
+        give_supervision(model, dataset, cfg)
     generators = {
         stream: torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, f"{stream}/rank{rank}"))
         for stream in ("batch", "noise")
@@ -333,8 +333,15 @@ def _start_trial(cfg: TrialConfig, out_dir: str | os.PathLike | None,
                 else None)
 
 
-def _give_supervision(model: TakesWeakSupervision, dataset: Any, cfg: TrialConfig) -> None:
-    labelled = dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling)
+def labelled_indices(dataset: Any, cfg: TrialConfig) -> torch.Tensor:
+    """The training rows whose factors a weakly supervised trial is given: ``cfg.tau`` of them, drawn
+    with the trial's seed and ``tau_sampling``."""
+    return dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling)
+
+
+def give_supervision(model: TakesWeakSupervision, dataset: Any, cfg: TrialConfig) -> None:
+    """Hand ``model`` the images and factors of the trial's labelled rows (``labelled_indices``)."""
+    labelled = labelled_indices(dataset, cfg)
     model.set_supervision(dataset.images[labelled.to(dataset.images.device)],
                           dataset.factors[labelled.to(dataset.factors.device)])
 
