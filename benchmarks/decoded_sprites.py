@@ -1,10 +1,14 @@
 """How many sprites a trained dSprites model's decoded images hold, and which factors they show: its
-reconstructions, its ReL's outputs (each relation applied once to test codes) and its decoded prior
-means. Each should hold exactly one sprite, showing the input's factors (reconstructions), the moved
-factors (ReL outputs) or the component's factors (prior means); M-AE's ReL outputs and prior means
-often hold a second sprite where a factor moved (docs/reproduction.md, "`dsprites-fig5-cpu-r1` as
-packaged"). For M-AE it also prints how well a logistic regression on each partition's codes predicts
-each factor (5-fold; the partition's own factor should be near 1, the others near chance).
+reconstructions, its ReL's outputs (each relation applied once to test codes), its decoded prior
+means and samples of its prior's components. Each should hold exactly one sprite, showing the
+input's factors (reconstructions), the moved factors (ReL outputs) or the component's factors
+(prior means and samples); M-AE's ReL outputs and prior means often hold a second sprite where a
+factor moved (docs/reproduction.md, "`dsprites-fig5-cpu-r1` as packaged"). On a colour dataset
+(Shapes3D) sprites are not counted (shown as "-") and only the factors are read: a decoded component
+mean can show another shape than the component's own samples, since the mean averages over the
+unlabelled factors (orientation, scale) the component holds. For M-AE it also prints how well a
+logistic regression on each partition's codes predicts each factor (5-fold; the partition's own
+factor should be near 1, the others near chance).
 
     python benchmarks/decoded_sprites.py TRIAL_DIR [TRIAL_DIR ...] [--images 500] [--reference 20000]
 
@@ -12,7 +16,8 @@ TRIAL_DIR: a ``weakdis train`` output directory or a sweep trial's checkpoint di
 a connected region of at least ``MIN_PIXELS`` pixels above ``THRESHOLD`` in the decoded image. The
 factors a decoded image shows are those of its nearest training image in pixel space (Euclidean, over
 at most ``--reference`` training images drawn with seed 0); the test images themselves are read the
-same way, as a check of that reader.
+same way, as a check of that reader. The prior samples are ``--images`` draws, the component uniform,
+with seed 0.
 """
 from __future__ import annotations
 
@@ -60,11 +65,13 @@ def read_factors(images: np.ndarray, reference_images: np.ndarray, reference_fac
     return np.asarray(reference_factors)[nearest.numpy()]
 
 
-def _line(name: str, counts: np.ndarray, shown: np.ndarray, expected: np.ndarray) -> str:
+def _line(name: str, counts: np.ndarray | None, shown: np.ndarray, expected: np.ndarray) -> str:
+    """``counts`` None: sprites not counted (a colour dataset)."""
     per_factor = " ".join(f"{share:.3f}" for share in (shown == expected).mean(0))
-    return (f"  {name:<14} {len(counts):>5}  none {np.mean(counts == 0):.3f}  one {np.mean(counts == 1):.3f}  "
-            f"two or more {np.mean(counts >= 2):.3f}  factors {np.mean((shown == expected).all(1)):.3f} "
-            f"({per_factor})")
+    shares = ("-", "-", "-") if counts is None else \
+        tuple(f"{np.mean(c):.3f}" for c in (counts == 0, counts == 1, counts >= 2))
+    return (f"  {name:<14} {len(shown):>5}  none {shares[0]}  one {shares[1]}  two or more {shares[2]}  "
+            f"factors {np.mean((shown == expected).all(1)):.3f} ({per_factor})")
 
 
 def _sample(split: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -78,9 +85,7 @@ def report(path: str, images: int, reference: int = 20000) -> list[str]:
     from trainables.models.capabilities import HasMixturePrior
 
     cfg, model, dataset = load_trial(path)
-    if dataset.num_channels != 1:
-        raise SystemExit(f"{path}: {cfg.dataset} has {dataset.num_channels} channels; sprites are counted in "
-                         "single-channel (dSprites) images")
+    counted = dataset.num_channels == 1
     device = dataset.images.device
     known = _sample(dataset.splits["train"], reference, 0).to(device)
     known_images, known_factors = dataset.batch(known).cpu().numpy(), dataset.factors[known].cpu().numpy()
@@ -89,14 +94,16 @@ def report(path: str, images: int, reference: int = 20000) -> list[str]:
     z = model.encode(x)
 
     def row(name: str, images: np.ndarray, expected: np.ndarray) -> str:
-        return _line(name, count_sprites(images), read_factors(images, known_images, known_factors), expected)
+        return _line(name, count_sprites(images) if counted else None,
+                     read_factors(images, known_images, known_factors), expected)
 
     def decoded(codes: torch.Tensor) -> np.ndarray:
         return torch.sigmoid(model.decode(codes).float()).cpu().numpy()
 
     names = ", ".join(model.spec.factor_names)
     lines = [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, {len(x)} test images, factors read from "
-             f"the nearest of {len(known)} training images",
+             f"the nearest of {len(known)} training images" + ("" if counted else "; sprites not counted "
+                                                                 f"({dataset.num_channels} channels)"),
              f"  decoded        count  sprites per image (shares)  factors shown as expected: all ({names})",
              row("test images", x.float().cpu().numpy(), factors),
              row("reconstruction", decoded(z), factors)]
@@ -109,7 +116,12 @@ def report(path: str, images: int, reference: int = 20000) -> list[str]:
         lines.append(row(getattr(relation, "name", str(index)), decoded(model.relational_model(z, chosen)), moved))
     if isinstance(model, HasMixturePrior) and model.prior.fitted:
         means = torch.as_tensor(model.prior.means).float().to(z.device)
-        lines.append(row("prior means", decoded(means), model.prior.component_factors.cpu().numpy()))
+        component_factors = model.prior.component_factors.cpu().numpy()
+        lines.append(row("prior means", decoded(means), component_factors))
+        generator = torch.Generator(device=means.device).manual_seed(0)
+        components = torch.randint(len(component_factors), (len(x),), generator=generator, device=means.device)
+        samples = model.prior.sample(len(x), components, generator).float()
+        lines.append(row("prior samples", decoded(samples), component_factors[components.cpu().numpy()]))
     if cfg.model == "mae":
         lines += _partition_probe(model, dataset, cfg.latent_dim)
     return lines

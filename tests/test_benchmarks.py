@@ -135,8 +135,8 @@ def test_decoded_sprites_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
                          r"factors (\S+) \((\S+) (\S+) (\S+)\)$")
     rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed) if m}
     assert set(rows) == {"test images", "reconstruction", "move_left", "move_right", "move_up", "move_down",
-                         "change_shape", "prior means"}
-    assert rows["reconstruction"][0] == "30" and rows["prior means"][0] == "27"
+                         "change_shape", "prior means", "prior samples"}
+    assert rows["reconstruction"][0] == "30" and rows["prior means"][0] == "27" and rows["prior samples"][0] == "30"
     for _, none, one, more, every, *per_factor in rows.values():
         assert float(none) + float(one) + float(more) == pytest.approx(1.0, abs=2e-3)
         assert 0 <= float(every) <= min(map(float, per_factor)) <= 1
@@ -144,6 +144,28 @@ def test_decoded_sprites_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     # finds all three factors of far more than chance (1 in 27)
     assert rows["test images"][1:4] == ("0.000", "1.000", "0.000") and float(rows["test images"][4]) > 0.25
     assert printed[-4].startswith("  partition -> factor accuracy") and len(printed[-1].split()) == 4
+
+
+def test_decoded_sprites_reads_the_factors_of_a_colour_trial_without_counting_sprites(tmp_path, capsys):
+    from search.cli import main
+
+    out = tmp_path / "absae"
+    sets = ["model=absae", "dataset=shapes3d:v2", "data_images=400", "steps=6", "warmup_steps=3", "eval_every=6",
+            "eval_points=40", "tau=80", "tau_sampling=stratified", "batch_size=16", "mlp_hidden=32",
+            "device=cpu"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+        assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+    sprites = _load("decoded_sprites")
+    sprites.main([str(out), "--images", "20", "--reference", "100"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].endswith("training images; sprites not counted (3 channels)")
+    pattern = re.compile(r"^  (\S.*?)\s+(\d+)  none -  one -  two or more -  factors (\S+) \((\S+) (\S+)\)$")
+    rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed[2:]) if m}
+    assert len(rows) == len(printed) - 2 and {"test images", "reconstruction", "prior means", "prior samples"} <= set(rows)
+    assert rows["prior means"][0] == "40" and rows["prior samples"][0] == "20"       # 10 hues x 4 shapes
+    for _, every, *per_factor in rows.values():
+        assert 0 <= float(every) <= min(map(float, per_factor)) <= 1
 
 
 def test_prior_diagnostics_separation_is_the_mahalanobis_distance_between_neighbouring_values():
