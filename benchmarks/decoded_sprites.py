@@ -4,9 +4,9 @@ means and samples of its prior's components. Each should hold exactly one sprite
 input's factors (reconstructions), the moved factors (ReL outputs) or the component's factors
 (prior means and samples); M-AE's ReL outputs and prior means often hold a second sprite where a
 factor moved (docs/reproduction.md, "`dsprites-fig5-cpu-r1` as packaged"). On a colour dataset
-(Shapes3D) sprites are not counted (shown as "-") and only the factors are read: a decoded component
-mean can show another shape than the component's own samples, since the mean averages over the
-unlabelled factors (orientation, scale) the component holds. For M-AE it also prints how well a
+(Shapes3D) sprites are not counted (shown as "-") and only the factors are read; the test images'
+row says how well this reader tells the factors apart at all (on Shapes3D it confuses cubes and
+cylinders in real images too). For M-AE it also prints how well a
 logistic regression on each partition's codes predicts each factor (5-fold; the partition's own
 factor should be near 1, the others near chance).
 

@@ -22,6 +22,14 @@ def _load(name: str):
     return module
 
 
+def _train(out: Path, sets: list[str]) -> Path:
+    """``weakdis train --set ... --out out -q`` (data under $WEAKDIS_DATA, which the caller sets)."""
+    from search.cli import main
+
+    assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+    return out
+
+
 def test_train_throughput_reports_a_finite_rate_per_model(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path))
     throughput = _load("train_throughput")
@@ -112,16 +120,12 @@ def test_decoded_sprites_reads_factors_from_the_nearest_reference_image():
 @pytest.fixture(scope="module")
 def tiny_mae_trial(tmp_path_factory):
     """An M-AE trained 8 steps on 600 generated dsprites:v2 images: a trial directory to diagnose."""
-    from search.cli import main
-
     root = tmp_path_factory.mktemp("tiny_mae")
-    out = root / "mae"
     sets = ["model=mae", "dataset=dsprites:v2", "data_images=600", "steps=8", "warmup_steps=4", "eval_every=8",
             "eval_points=60", "tau=100", "batch_size=16", "mlp_hidden=32", "device=cpu"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("WEAKDIS_DATA", str(root / "data"))
-        assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
-        yield out
+        yield _train(root / "mae", sets)
 
 
 def test_decoded_sprites_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
@@ -146,16 +150,12 @@ def test_decoded_sprites_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     assert printed[-4].startswith("  partition -> factor accuracy") and len(printed[-1].split()) == 4
 
 
-def test_decoded_sprites_reads_the_factors_of_a_colour_trial_without_counting_sprites(tmp_path, capsys):
-    from search.cli import main
-
-    out = tmp_path / "absae"
-    sets = ["model=absae", "dataset=shapes3d:v2", "data_images=400", "steps=6", "warmup_steps=3", "eval_every=6",
-            "eval_points=40", "tau=80", "tau_sampling=stratified", "batch_size=16", "mlp_hidden=32",
-            "device=cpu"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
-        assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+def test_decoded_sprites_reads_the_factors_of_a_colour_trial_without_counting_sprites(tmp_path, monkeypatch,
+                                                                                      capsys):
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+    out = _train(tmp_path / "absae", ["model=absae", "dataset=shapes3d:v2", "data_images=400", "steps=6",
+                                      "warmup_steps=3", "eval_every=6", "eval_points=40", "tau=80",
+                                      "tau_sampling=stratified", "batch_size=16", "mlp_hidden=32", "device=cpu"])
     sprites = _load("decoded_sprites")
     sprites.main([str(out), "--images", "20", "--reference", "100"])
     printed = capsys.readouterr().out.splitlines()
@@ -208,12 +208,8 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
 
 
 def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, monkeypatch):
-    from search.cli import main
-
     monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
-    out = tmp_path / "betavae"
-    sets = ["model=betavae", "dataset=dsprites:v2", "data_images=300", "steps=2", "eval_every=2",
-            "eval_points=30", "tau=100", "batch_size=8", "device=cpu"]
-    assert main(["train", *[arg for s in sets for arg in ("--set", s)], "--out", str(out), "-q"]) == 0
+    out = _train(tmp_path / "betavae", ["model=betavae", "dataset=dsprites:v2", "data_images=300", "steps=2",
+                                        "eval_every=2", "eval_points=30", "tau=100", "batch_size=8", "device=cpu"])
     with pytest.raises(SystemExit, match="betavae has no fitted mixture prior"):
         _load("prior_diagnostics").main([str(out)])
