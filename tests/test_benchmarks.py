@@ -180,6 +180,23 @@ def test_prior_diagnostics_separation_is_the_mahalanobis_distance_between_neighb
     assert every == pytest.approx(1 / 3) and by_factor.tolist() == pytest.approx([2 / 3, 1 / 3])
 
 
+def test_prior_diagnostics_code_fit_tells_a_wider_code_space_from_codes_outside_their_components():
+    diagnostics = _load("prior_diagnostics")
+    rng = np.random.RandomState(0)
+    means = np.array([[0.0] * 8, [10.0] * 8])
+    covariances = np.stack([np.eye(8), 4 * np.eye(8)])
+    component = np.repeat([0, 1], 2000)
+    std = np.where(component == 1, 2.0, 1.0)[:, None]                       # each component's own width
+    own = means[component] + std * rng.randn(4000, 8)
+    fit = diagnostics.code_fit(own, means, covariances, component)
+    assert fit["gaussian"] == pytest.approx(7.344, abs=0.01)                # chi-square median, 8 dof
+    assert fit["mahalanobis2"] == pytest.approx(fit["gaussian"], rel=0.05)
+    assert fit["log_det"] == pytest.approx(4 * np.log(4.0))                 # the median of 0 and 8 ln 4
+    wide = diagnostics.code_fit(means[component] + 2 * (own - means[component]), means, covariances, component)
+    assert wide["mahalanobis2"] == pytest.approx(4 * fit["mahalanobis2"], rel=0.01)
+    assert wide["log_density"] < fit["log_density"] - 10
+
+
 def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     diagnostics = _load("prior_diagnostics")
     diagnostics.main([str(tiny_mae_trial), "--codes", "40", "--samples", "270"])
@@ -203,6 +220,11 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     assert printed[[i for i, line in enumerate(printed) if "orientation class" in line][0]].count(",") == 5
     assert any(line.startswith("  Mahalanobis distance between neighbouring values' components: shape ")
                for line in printed)
+    fit = re.match(r"^  test codes in their most likely component \(medians\): squared Mahalanobis distance (\S+) "
+                   r"\(the Gaussian's own samples: (\S+)\), log det (\S+), log density (\S+) \(accepted at alpha 0.9 "
+                   r"from -0.105\)$", printed[2])
+    assert fit and float(fit[2]) == pytest.approx(23.3, abs=0.05)             # 3 partitions x 8 dims
+    assert float(fit[1]) >= 0
     relations = [line.split()[0] for line in printed if line.startswith("    ") and " class:" not in line]
     assert relations == ["move_left", "move_right", "move_up", "move_down", "change_shape"]
 
