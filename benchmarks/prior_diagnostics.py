@@ -94,8 +94,10 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
     expected = dataset.factors[test.to(dataset.device)].cpu().numpy()
     every, by_factor = per_factor_accuracy(predicted, expected)
     lines.append(f"  test codes ({len(test)}) read by the prior: all {every:.3f}; {_fmt(names, by_factor)}")
-    component = prior.predict(torch.as_tensor(test_codes, device=prior.means.device)).cpu().numpy()
-    fit = code_fit(test_codes, prior.means.cpu().numpy(), prior.covariances.cpu().numpy(), component)
+    # an M-AE's combination covariances are built (block-diagonal) on each read: read them once
+    means, covariances = prior.means.cpu().numpy(), prior.covariances.cpu().numpy()
+    component = prior.predict(torch.as_tensor(test_codes, device=prior.component_factors.device)).cpu().numpy()
+    fit = code_fit(test_codes, means, covariances, component)
     lines.append(f"  test codes in their most likely component (medians): squared Mahalanobis distance {fit['mahalanobis2']:.1f} "
                  f"(the Gaussian's own samples: {fit['gaussian']:.1f}), log det {fit['log_det']:.1f}, "
                  f"log density {fit['log_density']:.1f} (accepted at alpha 0.9 from {np.log(0.9):.3f})")
@@ -126,7 +128,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
     back = component_factors[prior.predict(sampled).cpu().numpy()]
     every, by_factor = per_factor_accuracy(back, component_factors[drawn.cpu().numpy()])
     lines.append(f"  prior samples ({len(drawn)}) classified back: all {every:.3f}; {_fmt(names, by_factor)}")
-    separation = factor_separation(prior.means.cpu().numpy(), prior.covariances.cpu().numpy(), component_factors)
+    separation = factor_separation(means, covariances, component_factors)
     lines.append("  Mahalanobis distance between neighbouring values' components: " + _fmt(names, separation))
 
     if getattr(model, "relations", ()) and model.relation_arity == 1:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
@@ -224,7 +225,7 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
                    r"\(the Gaussian's own samples: (\S+)\), log det (\S+), log density (\S+) \(accepted at alpha 0.9 "
                    r"from -0.105\)$", printed[2])
     assert fit and float(fit[2]) == pytest.approx(23.3, abs=0.05)             # 3 partitions x 8 dims
-    assert float(fit[1]) >= 0
+    assert float(fit[1]) >= 0 and all(math.isfinite(float(value)) for value in fit.groups())
     relations = [line.split()[0] for line in printed if line.startswith("    ") and " class:" not in line]
     assert relations == ["move_left", "move_right", "move_up", "move_down", "change_shape"]
 
