@@ -290,6 +290,9 @@ def build_tuner(config: SweepConfig, storage: str, name: str, trainable: Any):
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=config.failure.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=config.checkpoint.num_to_keep),
+        # The trials' own files (trainables.tune._trial_dir) go to storage from whichever worker or node
+        # ran them, a reused worker included.
+        sync_config=tune.SyncConfig(sync_artifacts=True),
         progress_reporter=build_reporter(config),
         callbacks=build_callbacks(config) or None,
         verbose=0 if is_quiet() else 1,        # weakdis sweep -q: no progress table

@@ -155,6 +155,35 @@ def test_results_of_a_remote_run_are_collected_locally_and_uploaded(ray_session,
     assert sorted(pd.read_parquet(run_dir / "results.parquet")["trial_id"]) == sorted(results["trial_id"])
 
 
+def make_file_writer():
+    """A function trainable that writes a file into the trial's own directory, as trial_function does."""
+
+    def writer(config):
+        import json as json_
+        from pathlib import Path as Path_
+
+        from ray import tune
+
+        from trainables.tune import _trial_dir
+
+        Path_(_trial_dir(), "written.json").write_text(json_.dumps({"beta": config["beta"]}))
+        tune.report({"step": config["steps"], "dci": 0.5, "recon_error": 0.1})
+
+    return writer
+
+
+def test_every_trial_keeps_the_files_it_wrote_in_its_storage_directory(ray_session, tmp_path):
+    # one trial at a time, so the second and third run in the first one's reused worker process
+    config = sweep_config(num_samples=3, budget={"max_concurrent_trials": 1})
+    run_sweep(config, storage=str(tmp_path), name="files", function=make_file_writer(), stream=io.StringIO())
+    results = pd.read_parquet(tmp_path / "files" / "results.parquet")
+    assert len(results) == 3 and (results["status"] == "finished").all()
+    for row in results.itertuples():
+        written = Path(row.trial_dir) / "written.json"
+        assert written.is_file(), f"{row.trial_id}: {sorted(p.name for p in Path(row.trial_dir).iterdir())}"
+        assert json.loads(written.read_text())["beta"] == pytest.approx(row.beta)
+
+
 def test_a_killed_worker_is_retried_from_its_checkpoint(ray_session, tmp_path):
     marker = tmp_path / "crashed"
     config = sweep_config(num_samples=1, models={"absae": BASE["models"]["absae"]}, failure={"max_failures": 1},

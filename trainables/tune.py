@@ -99,11 +99,17 @@ def _report_restored_evaluation(checkpoint_dir: str) -> None:
 
 
 def _trial_dir() -> str | None:
-    """The trial's local directory (history.csv, metrics.json land there), if Tune gives one."""
+    """The trial's working directory on this worker (history.csv, metrics.json, environment.json land
+    there), if Tune gives one; the sweep's ``SyncConfig(sync_artifacts=True)`` uploads it to the trial's
+    storage directory at every checkpoint and when the trial ends.
+
+    Not ``get_trial_dir()``: that is the driver's staging directory for the first trial of a worker but
+    the unsynced working directory for a trial in a reused worker, and either is lost for a trial on
+    another node of a cluster."""
     try:
         import ray.tune
 
-        return ray.tune.get_context().get_trial_dir()
+        return ray.tune.get_context().get_storage().trial_working_directory
     except Exception:  # outside a Tune session, or a Ray version without it
         return None
 
