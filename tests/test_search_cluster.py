@@ -88,6 +88,9 @@ DRIVER = textwrap.dedent("""
         deadline = time.time() + 90
         while len(os.listdir(BARRIER)) < 2 and time.time() < deadline:
             time.sleep(0.2)
+        from trainables.tune import _trial_dir
+        with open(os.path.join(_trial_dir(), "node.txt"), "w") as handle:   # a file of the trial's own
+            handle.write(node)
         for step in (1, 2):
             time.sleep(0.5)
             tune.report({"step": step, "dci": config["beta"] / 10, "recon_error": 1.0 / step, "node": node})
@@ -182,7 +185,10 @@ def test_a_sweep_runs_across_two_ray_nodes(tmp_path):
     run_dir = tmp_path / "runs" / "two-nodes"
     used = set()
     for result in run_dir.glob("*/result.json"):
-        used |= {json.loads(line)["node"] for line in result.read_text().splitlines() if line.strip()}
+        nodes = {json.loads(line)["node"] for line in result.read_text().splitlines() if line.strip()}
+        used |= nodes
+        # the file the trial wrote on its node (the second node's in its own Ray temp dir) is in storage
+        assert {(result.parent / "node.txt").read_text()} == nodes
     assert used == set(node_ids)
     import pandas as pd
 
@@ -226,3 +232,8 @@ def test_a_multi_worker_trial_spans_two_nodes_and_checkpoints_into_the_sweep_sto
     # the TorchTrainer's own checkpoints live in the run on the sweep's storage, not in node-local /tmp
     inner = list((run_dir / ".ray-train").glob("train-*/checkpoint_*"))
     assert inner, sorted(str(p) for p in run_dir.rglob("*"))[:50]
+    # rank 0's own files reach the trial's directory in storage
+    trial_dir = Path(results["trial_dir"][0])
+    assert list(pd.read_csv(trial_dir / "history.csv")["step"]) == [2, 4]
+    assert [entry["world_size"] for entry in json.loads((trial_dir / "environment.json").read_text())] == [2]
+    assert json.loads((trial_dir / "metrics.json").read_text())["step"] == 4

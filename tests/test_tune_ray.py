@@ -6,10 +6,12 @@ because tests/ is put on the workers' PYTHONPATH).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -87,7 +89,8 @@ def _run(trainable, config, storage, name, max_failures=0):
         param_space=config,
         tune_config=tune.TuneConfig(metric="recon_error", mode="min", num_samples=1),
         run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
-                                  failure_config=tune.FailureConfig(max_failures=max_failures)),
+                                  failure_config=tune.FailureConfig(max_failures=max_failures),
+                                  sync_config=tune.SyncConfig(sync_artifacts=True)),   # as search.runner
     )
     results = tuner.fit()
     assert len(results) == 1
@@ -119,6 +122,10 @@ def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_r
     for key in METRIC_KEYS + ("train_seconds", "loss_recon"):   # every objective in every report
         assert key in history.columns
     assert history["recon_error"].notna().all() and history["loss_recon"].notna().all()
+    # the trial's own files in storage: the history rewritten from the checkpoint, one entry a start
+    trial_dir = Path(result.path)
+    assert list(pd.read_csv(trial_dir / "history.csv")["step"]) == [20, 40]
+    assert [entry["from_step"] for entry in json.loads((trial_dir / "environment.json").read_text())] == [0, 20]
     # the restored trial resumed at step 20's checkpoint: same numbers as an uninterrupted trial
     monkeypatch.delenv(CRASH_DIR, raising=False)
     expected = _reference(config, monkeypatch).metrics
@@ -141,6 +148,13 @@ def test_torchtrainer_with_two_gloo_workers_reports_rank_zero_metrics(local_ray)
         assert key in history.columns
     assert all(math.isfinite(v) for v in history["recon_error"])   # rank 0 evaluated
     assert result.checkpoint is not None
+    # rank 0's own files, forwarded with its reports, are in the trial's directory as for one process
+    trial_dir = Path(result.path)
+    assert list(pd.read_csv(trial_dir / "history.csv")["step"]) == [20, 40]
+    environment = json.loads((trial_dir / "environment.json").read_text())
+    assert [(entry["from_step"], entry["world_size"]) for entry in environment] == [(0, 2)]
+    final = json.loads((trial_dir / "metrics.json").read_text())
+    assert final["step"] == 40 and final["recon_error"] == pytest.approx(result.metrics["recon_error"])
     with result.checkpoint.as_directory() as directory:
         from trainables.checkpoint import load_checkpoint
 

@@ -201,7 +201,7 @@ def _write_history_row(path: Path, row: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _write_json(path: Path, values: dict[str, Any]) -> None:
+def write_json(path: Path, values: dict[str, Any]) -> None:
     tmp = path.with_suffix(".json.tmp")
     # NaN is written as NaN (Python's json): readable by json.load and pandas.
     tmp.write_text(json.dumps(values, indent=2, sort_keys=True))
@@ -273,7 +273,7 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
         started = time.perf_counter()
 
     if run.is_main and run.out_path is not None and metrics:
-        _write_json(run.out_path / "metrics.json", final_metrics_record(cfg, metrics))
+        write_json(run.out_path / "metrics.json", final_metrics_record(cfg, metrics))
     return TrialResult(metrics=metrics, history=run.history, checkpoint_dir=run.last_checkpoint)
 
 

@@ -8,8 +8,9 @@ a Ray Train ``TorchTrainer`` started inside it (Ray 2.60 no longer accepts a Tra
 - ``distributed_trial_function(config)`` (via ``with_trial_resources(workers > 1)``): starts a
   ``TorchTrainer`` with ``config["_workers"]`` workers (DDP over gloo on CPU, nccl on GPU). Every
   worker runs ``train``; the models average gradients themselves; rank 0 evaluates and writes the
-  checkpoint. A Train callback forwards each report (rank 0's metrics and the persisted
-  checkpoint) to this Tune trial, which reports it to Tune, so Tune holds the checkpoints and a
+  checkpoint. A Train callback forwards each report (rank 0's metrics, the text of its
+  ``history.csv`` and ``environment.json``, and the persisted checkpoint) to this Tune trial, which
+  writes the files into its directory and reports the rest to Tune, so Tune holds the checkpoints and a
   restored trial hands its checkpoint back to the TorchTrainer (``resume_from_checkpoint``). The
   TorchTrainer keeps its own checkpoints under the sweep's storage (``<run>/.ray-train``), which
   every node of a cluster reaches, not under a node-local temporary directory.
@@ -36,13 +37,18 @@ from typing import Any, Callable, Sequence
 
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
-from trainables.loop import train
+from trainables.loop import final_metrics_record, train, write_json
 
 # Keys Tune may put in a trial config beside the TrialConfig keys.
-NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker", "_storage")
+NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker", "_storage",
+                  "_trial_files")
 # The report key of a trial that failed for good (see recording_failures); analysis.results reads it.
 FAILED_KEY = "weakdis_error"
 _DONE = "__weakdis_done__"
+# A multi-worker trial's rank 0 writes these into a directory of its own and sends their text with each
+# report (under _FILES_KEY); the Tune trial writes them into its directory, which goes to storage.
+FORWARDED_FILES = ("history.csv", "environment.json")
+_FILES_KEY = "_weakdis_files"
 # The Tune function of a multi-worker trial only waits on its TorchTrainer; Tune refuses a zero request.
 DRIVER_CPUS = 0.1
 
@@ -133,13 +139,22 @@ def train_worker_loop(config: dict[str, Any]) -> None:
             cfg = cfg.replace(device="cpu")
     resume_from = _restored_checkpoint_dir(ray.train.get_checkpoint())
     work = Path(tempfile.mkdtemp(prefix=f"weakdis-rank{context.get_world_rank()}-"))
+    files = work / "files" if context.get_world_rank() == 0 else None
+    if files is not None:
+        files.mkdir()
+        for name, text in (config.get("_trial_files") or {}).items():  # a restored trial's records so far
+            (files / name).write_text(text)
 
     def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-        ray.train.report(dict(metrics), checkpoint=checkpoint)
+        payload: dict[str, Any] = dict(metrics)
+        if files is not None:
+            payload[_FILES_KEY] = {path.name: path.read_text() for path in map(files.joinpath, FORWARDED_FILES)
+                                   if path.exists()}
+        ray.train.report(payload, checkpoint=checkpoint)
 
     try:
-        train(cfg, report=report, checkpoint_dir=work / "checkpoint", resume_from=resume_from)
+        train(cfg, out_dir=files, report=report, checkpoint_dir=work / "checkpoint", resume_from=resume_from)
     finally:
         _remove(work, resume_from)
 
@@ -172,7 +187,9 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
 
-    trial_config_from(config)  # fail here, in the Tune trial, on a bad config
+    cfg = trial_config_from(config)  # fail here, in the Tune trial, on a bad config
+    trial_dir = _trial_dir()
+    restoring = ray.tune.get_checkpoint() is not None
     workers = int(config.get("_workers", 2))
     use_gpu = bool(config.get("_use_gpu", False))
     resources = {"CPU": float(config.get("_cpus_per_worker", 1))}
@@ -182,7 +199,7 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
     context = ray.tune.get_context()
     trainer = TorchTrainer(
         train_worker_loop,
-        train_loop_config=dict(config),
+        train_loop_config={**config, "_trial_files": _read_trial_files(trial_dir) if restoring else {}},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=f"train-{context.get_trial_id()}",
@@ -205,6 +222,7 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
 
     thread = threading.Thread(target=fit, name="weakdis-torchtrainer", daemon=True)
     thread.start()
+    last_metrics: dict[str, Any] = {}
     while True:
         try:
             metrics, checkpoint = items.get(timeout=1.0)
@@ -216,13 +234,34 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
             raise
         if metrics == _DONE:
             break
+        _write_trial_files(trial_dir, metrics.pop(_FILES_KEY, None) or {})
         ray.tune.report(metrics, checkpoint=checkpoint)
+        last_metrics = metrics
     thread.join()
     if "error" in outcome:
         raise _unwrap_train_error(outcome["error"])
     result = outcome.get("result")
     if result is not None and getattr(result, "error", None) is not None:
         raise _unwrap_train_error(result.error)
+    if trial_dir is not None and last_metrics:   # what train() writes at the end of a one-process trial
+        write_json(Path(trial_dir) / "metrics.json", final_metrics_record(cfg, last_metrics))
+
+
+def _read_trial_files(trial_dir: str | None) -> dict[str, str]:
+    if trial_dir is None:
+        return {}
+    paths = (Path(trial_dir, name) for name in FORWARDED_FILES)
+    return {path.name: path.read_text() for path in paths if path.exists()}
+
+
+def _write_trial_files(trial_dir: str | None, files: dict[str, str]) -> None:
+    if trial_dir is None:
+        return
+    for name, text in files.items():
+        if name in FORWARDED_FILES:
+            path = Path(trial_dir, name)
+            path.with_suffix(".tmp").write_text(text)
+            os.replace(path.with_suffix(".tmp"), path)
 
 
 def _unwrap_train_error(error: BaseException) -> BaseException:
