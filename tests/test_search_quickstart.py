@@ -85,4 +85,9 @@ def test_readme_quickstart_sweep(tmp_path, num_samples, trials):
     assert sum(s.n_trials for s in studies) == len(results)
     history = pd.read_parquet(run_dir / "history.parquet")
     assert len(history) >= 2 * len(finished)  # two evaluations per trial
+    # every trial's own files are in its directory, those of trials run in a reused worker included
+    for row in finished.itertuples():
+        trial_dir = Path(row.trial_dir)
+        assert (trial_dir / "environment.json").is_file() and (trial_dir / "metrics.json").is_file(), row.trial_id
+        assert pd.read_csv(trial_dir / "history.csv")["step"].max() == row.steps
     assert seconds < QUICKSTART_SECONDS, f"quickstart took {seconds:.0f} s"
