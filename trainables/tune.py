@@ -142,15 +142,13 @@ def train_worker_loop(config: dict[str, Any]) -> None:
     files = work / "files" if context.get_world_rank() == 0 else None
     if files is not None:
         files.mkdir()
-        for name, text in (config.get("_trial_files") or {}).items():  # a restored trial's records so far
-            (files / name).write_text(text)
+        _write_trial_files(files, config.get("_trial_files") or {})   # a restored trial's records so far
 
     def report(metrics: dict[str, float], checkpoint_dir: str | None) -> None:
         checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
         payload: dict[str, Any] = dict(metrics)
         if files is not None:
-            payload[_FILES_KEY] = {path.name: path.read_text() for path in map(files.joinpath, FORWARDED_FILES)
-                                   if path.exists()}
+            payload[_FILES_KEY] = _read_trial_files(files)
         ray.train.report(payload, checkpoint=checkpoint)
 
     try:
@@ -247,14 +245,16 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
         write_json(Path(trial_dir) / "metrics.json", final_metrics_record(cfg, last_metrics))
 
 
-def _read_trial_files(trial_dir: str | None) -> dict[str, str]:
+def _read_trial_files(trial_dir: str | os.PathLike | None) -> dict[str, str]:
+    """The text of the FORWARDED_FILES that ``trial_dir`` holds."""
     if trial_dir is None:
         return {}
     paths = (Path(trial_dir, name) for name in FORWARDED_FILES)
     return {path.name: path.read_text() for path in paths if path.exists()}
 
 
-def _write_trial_files(trial_dir: str | None, files: dict[str, str]) -> None:
+def _write_trial_files(trial_dir: str | os.PathLike | None, files: dict[str, str]) -> None:
+    """Write ``{name: text}`` of the FORWARDED_FILES into ``trial_dir``, each replaced whole."""
     if trial_dir is None:
         return
     for name, text in files.items():
