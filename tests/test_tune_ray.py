@@ -163,3 +163,22 @@ def test_torchtrainer_with_two_gloo_workers_reports_rank_zero_metrics(local_ray)
         # the two ranks drew different batches: their batch generators differ
         batch_states = [s["generators"]["batch"] for s in state["rng_by_rank"]]
         assert not torch.equal(batch_states[0], batch_states[1])
+
+
+@pytest.mark.slow   # ~90 s: two TorchTrainer start-ups
+def test_a_restored_multi_worker_trial_keeps_its_files_one_environment_entry_a_start(local_ray):
+    """python -m pytest -m slow tests/test_tune_ray.py -k restored_multi_worker -q"""
+    from trainables.tune import with_trial_resources
+
+    storage, crash_dir = local_ray
+    # a rank fails at step 30, after the checkpoint of step 20; Tune restores the trial once
+    (crash_dir / "crash_at").write_text("30")
+    result = _run(with_trial_resources(cpus=0.5, workers=2), dict(TRIAL), storage, "ddp-restored", max_failures=1)
+    assert (crash_dir / "crashed").exists() and result.error is None and result.metrics["step"] == 40
+    trial_dir = Path(result.path)
+    # the restored rank 0 got the first attempt's files back: the history rewritten from the
+    # checkpoint, the environment record with the first start and the restart at step 20
+    assert list(pd.read_csv(trial_dir / "history.csv")["step"]) == [20, 40]
+    environment = json.loads((trial_dir / "environment.json").read_text())
+    assert [(entry["from_step"], entry["world_size"]) for entry in environment] == [(0, 2), (20, 2)]
+    assert json.loads((trial_dir / "metrics.json").read_text())["step"] == 40

@@ -11,7 +11,8 @@ a Ray Train ``TorchTrainer`` started inside it (Ray 2.60 no longer accepts a Tra
   checkpoint. A Train callback forwards each report (rank 0's metrics, the text of its
   ``history.csv`` and ``environment.json``, and the persisted checkpoint) to this Tune trial, which
   writes the files into its directory and reports the rest to Tune, so Tune holds the checkpoints and a
-  restored trial hands its checkpoint back to the TorchTrainer (``resume_from_checkpoint``). The
+  restored trial hands its checkpoint to the TorchTrainer's workers in their config (Train v2 refuses
+  ``resume_from_checkpoint``). The
   TorchTrainer keeps its own checkpoints under the sweep's storage (``<run>/.ray-train``), which
   every node of a cluster reaches, not under a node-local temporary directory.
 - ``recording_failures(function)``: a trial that raises a WeakdisError (it diverged, or its config
@@ -41,7 +42,7 @@ from trainables.loop import final_metrics_record, train, write_json
 
 # Keys Tune may put in a trial config beside the TrialConfig keys.
 NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker", "_storage",
-                  "_trial_files")
+                  "_trial_files", "_restored_checkpoint")
 # The report key of a trial that failed for good (see recording_failures); analysis.results reads it.
 FAILED_KEY = "weakdis_error"
 _DONE = "__weakdis_done__"
@@ -137,7 +138,8 @@ def train_worker_loop(config: dict[str, Any]) -> None:
             cfg = cfg.replace(device=f"cuda:{context.get_local_rank()}")
         elif cfg.device == "auto":
             cfg = cfg.replace(device="cpu")
-    resume_from = _restored_checkpoint_dir(ray.train.get_checkpoint())
+    # Train's own latest checkpoint after a Train-level retry, else the restored Tune trial's
+    resume_from = _restored_checkpoint_dir(ray.train.get_checkpoint() or config.get("_restored_checkpoint"))
     work = Path(tempfile.mkdtemp(prefix=f"weakdis-rank{context.get_world_rank()}-"))
     files = work / "files" if context.get_world_rank() == 0 else None
     if files is not None:
@@ -187,7 +189,7 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
 
     cfg = trial_config_from(config)  # fail here, in the Tune trial, on a bad config
     trial_dir = _trial_dir()
-    restoring = ray.tune.get_checkpoint() is not None
+    restored = ray.tune.get_checkpoint()
     workers = int(config.get("_workers", 2))
     use_gpu = bool(config.get("_use_gpu", False))
     resources = {"CPU": float(config.get("_cpus_per_worker", 1))}
@@ -197,7 +199,8 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
     context = ray.tune.get_context()
     trainer = TorchTrainer(
         train_worker_loop,
-        train_loop_config={**config, "_trial_files": _read_trial_files(trial_dir) if restoring else {}},
+        train_loop_config={**config, "_restored_checkpoint": restored,
+                           "_trial_files": _read_trial_files(trial_dir) if restored is not None else {}},
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
             name=f"train-{context.get_trial_id()}",
@@ -206,7 +209,6 @@ def distributed_trial_function(config: dict[str, Any]) -> None:
             storage_path=config.get("_storage") or os.path.join(tempfile.gettempdir(), "weakdis-ray-train"),
             callbacks=[_forwarding_callback(items)],
         ),
-        resume_from_checkpoint=ray.tune.get_checkpoint(),
     )
     outcome: dict[str, Any] = {}
 
