@@ -269,3 +269,64 @@ def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_component
     assert torch.equal(model._decoder_input(z), z)
     with pytest.raises(WeakdisError, match=r"partition_mean_dropout=1.5 is invalid; expected a probability in \[0, 1\]"):
         build_model(trial_config("mae", extra={"partition_mean_dropout": 1.5}), stand_in_dataset())
+
+
+def test_one_factor_pairs_are_the_labelled_pairs_that_differ_in_exactly_that_factor():
+    from trainables.models.mae import one_factor_pairs
+
+    factors = np.array([[0, 0], [1, 0], [0, 1], [1, 1], [0, 0], [1, 2]])
+    pairs = one_factor_pairs(factors, seed=0)
+    as_sets = [{tuple(p) for p in found.tolist()} for found in pairs]
+    # factor 0 changes, factor 1 kept: rows (0, 1), (4, 1), (2, 3), both orders; row 5 has no partner
+    assert as_sets[0] == {(0, 1), (1, 0), (4, 1), (1, 4), (2, 3), (3, 2)}
+    # factor 1 changes, factor 0 kept: 0 with 2 (and 4 with 2; 0 and 4 share both factors), 1 with 3 and 5
+    assert as_sets[1] == {(0, 2), (2, 0), (4, 2), (2, 4), (1, 3), (3, 1), (1, 5), (5, 1), (3, 5), (5, 3)}
+    capped = one_factor_pairs(factors, seed=0, cap=4)
+    assert [len(p) for p in capped] == [4, 4] and {tuple(p) for p in capped[1].tolist()} <= as_sets[1]
+    assert all(np.array_equal(a, b) for a, b in zip(capped, one_factor_pairs(factors, seed=0, cap=4)))
+
+
+def test_mae_partition_pair_loss_is_zero_for_a_modular_code_and_about_two_for_an_entangled_one():
+    model = build_model(trial_config("mae", latent_dim=2, extra={"partition_pair_weight": 1.0}), stand_in_dataset())
+    g = torch.Generator().manual_seed(0)
+    sizes = DSPRITES_V2.factor_sizes
+    n = 2000
+    first = torch.stack([torch.randint(s, (n,), generator=g) for s in sizes], dim=1)
+    changed = torch.randint(3, (n,), generator=g)
+    second = first.clone()
+    second[torch.arange(n), changed] = (first[torch.arange(n), changed] + 1) % torch.tensor(sizes)[changed]
+    model._pair_factor = changed
+
+    def modular(factors):       # partition k holds factor k only
+        return torch.repeat_interleave(factors.float(), 2, dim=1)
+
+    def entangled(factors):     # every partition holds a mixture of all three factors, plus noise
+        mixed = factors.float() @ torch.randn(3, 6, generator=g)
+        return mixed + 0.1 * torch.randn(factors.shape[0], 6, generator=g)
+
+    for code, low, high in [(modular, 0.0, 1e-6), (entangled, 0.8, 2.5)]:
+        z_labelled = torch.cat([code(first), code(second)])
+        batch = torch.cat([code(torch.stack([torch.randint(s, (512,), generator=g) for s in sizes], dim=1)),
+                           z_labelled])
+        loss = model._partition_pair_loss(z_labelled, batch).item()
+        assert low <= loss <= high, (code.__name__, loss)
+    # shrinking the code does not lower it
+    z_labelled = torch.cat([entangled(first), entangled(second)])
+    scaled = model._partition_pair_loss(0.01 * z_labelled, 0.01 * z_labelled).item()
+    assert scaled == pytest.approx(model._partition_pair_loss(z_labelled, z_labelled).item(), rel=1e-4)
+
+
+def test_mae_partition_pair_options_are_checked():
+    with pytest.raises(WeakdisError, match="partition_pair_weight=-1.0 is invalid; expected a number >= 0"):
+        build_model(trial_config("mae", extra={"partition_pair_weight": -1.0}), stand_in_dataset())
+    with pytest.raises(WeakdisError, match="partition_pair_from=-5 is invalid; expected an integer >= 0"):
+        build_model(trial_config("mae", extra={"partition_pair_from": -5}), stand_in_dataset())
+    with pytest.raises(WeakdisError, match="label_batch_size=1 is invalid with partition_pair_weight > 0"):
+        build_model(trial_config("mae", extra={"partition_pair_weight": 1.0, "label_batch_size": 1}),
+                    stand_in_dataset())
+    model = build_model(trial_config("mae", extra={"partition_pair_weight": 1.0}), stand_in_dataset())
+    images = torch.zeros(3, 1, 64, 64)
+    # every two of these labelled samples differ in two factors or more
+    with pytest.raises(WeakdisError, match="partition_pair_weight=1.0 needs labelled samples that differ in exactly "
+                                           "one factor, and the 3 given hold no such pair"):
+        model.set_supervision(images, torch.tensor([[0, 0, 0], [1, 1, 1], [2, 2, 2]]))
