@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from weakdis.errors import WeakdisError
+from weakdis.files import replaced_atomically
 from weakdis.registry import METRIC_NAMES, METRICS, metrics_placed
 
 PathLike = Union[str, os.PathLike]
@@ -442,13 +443,8 @@ def write_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _atomic_write(target: Path, write) -> None:
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
+    with replaced_atomically(target) as temporary:
         write(temporary)
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
 
 
 def _newest_trial_file_mtime(run_dir: Path) -> float:

@@ -29,6 +29,7 @@ from search.schema import SweepConfig, check_optuna_storage, load_sweep_config
 from search.space import build_searcher, total_trials
 from trainables.errors import WeakdisError
 from trainables.logs import is_quiet
+from weakdis.files import write_text_atomically
 from weakdis.registry import PROGRESS_NAMES
 
 SWEEP_FILE = "sweep.yaml"
@@ -320,9 +321,7 @@ def write_sweep_file(config: SweepConfig, run_uri: str) -> None:
             stream.write(text.encode())
         return
     Path(run_uri).mkdir(parents=True, exist_ok=True)
-    temporary = Path(run_uri) / f".{SWEEP_FILE}.tmp-{os.getpid()}"
-    temporary.write_text(text)
-    os.replace(temporary, Path(run_uri) / SWEEP_FILE)
+    write_text_atomically(Path(run_uri) / SWEEP_FILE, text)
 
 
 def _exists_message(run_uri: str) -> str:

@@ -33,7 +33,7 @@ def test_reading_results_imports_neither_torch_nor_ray(tmp_path):
 
 
 def test_the_leaf_package_imports_only_the_standard_library():
-    loaded = _modules_after("import weakdis.registry, weakdis.errors, weakdis.seeds, weakdis.values")
+    loaded = _modules_after("import weakdis.registry, weakdis.errors, weakdis.seeds, weakdis.values, weakdis.files")
     assert not {m for m in loaded if m.split(".")[0] in ("numpy", "pandas", "torch", "ray", "analysis",
                                                           "trainables", "search")}
 

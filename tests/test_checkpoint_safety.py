@@ -178,3 +178,18 @@ def test_a_full_disk_while_checkpointing_is_one_line_naming_the_file(stand_ins, 
     assert err.startswith("weakdis: error: cannot write or read '") and "state.pt" in err
     assert "No space left on device" in err and "\n" not in err
     assert not list(out.glob(".checkpoint.tmp-*"))        # the half-written staging directory is gone
+
+
+def test_a_file_replaced_atomically_is_old_or_new_never_half_and_leaves_no_temporary(tmp_path):
+    from weakdis.files import replaced_atomically, write_text_atomically
+
+    target = tmp_path / "history.csv"
+    write_text_atomically(target, "step\n1\n")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with replaced_atomically(target) as temporary:
+            temporary.write_text("step\n1\n2")     # half written, then the writer fails
+            raise RuntimeError("disk full")
+    assert target.read_text() == "step\n1\n"                 # the old file, whole
+    write_text_atomically(target, "step\n1\n2\n")
+    assert target.read_text() == "step\n1\n2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv"]

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from weakdis.environment import ENVIRONMENT_FILE, read_environment
+from weakdis.files import write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ def record_environment(out_dir: Path, step: int, device: torch.device, world_siz
             # A damaged record is not worth failing a trial for: say so and start a new one.
             log.warning("%s; starting it again", error)
     entries.append({"from_step": int(step), **describe_environment(device, world_size)})
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(entries, indent=2))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(entries, indent=2))
 
 
 def _cpu_description() -> dict[str, str]:

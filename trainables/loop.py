@@ -39,6 +39,7 @@ from trainables.environment import record_environment
 from trainables.errors import WeakdisError
 from trainables.evaluation import METRIC_KEYS, evaluate
 from trainables.models.capabilities import TakesWeakSupervision
+from weakdis.files import replaced_atomically, write_text_atomically
 from weakdis.registry import WEAK_SUPERVISION, model_entry
 from weakdis.seeds import derive_seed
 
@@ -193,19 +194,15 @@ def _write_history_row(path: Path, row: dict[str, Any]) -> None:
             csv.DictWriter(handle, fieldnames=columns, restval="").writerow(row)
         return
     columns += new_columns
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as handle:
+    with replaced_atomically(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows + [row])
-    os.replace(tmp, path)
 
 
 def write_json(path: Path, values: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.tmp")
     # NaN is written as NaN (Python's json): readable by json.load and pandas.
-    tmp.write_text(json.dumps(values, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(values, indent=2, sort_keys=True))
 
 
 def final_metrics_record(cfg: TrialConfig, metrics: dict[str, float]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from typing import Any, Callable, Sequence
 from trainables.config import TrialConfig
 from trainables.errors import WeakdisError
 from trainables.loop import final_metrics_record, train, write_json
+from weakdis.files import write_text_atomically
 
 # Keys Tune may put in a trial config beside the TrialConfig keys.
 NON_TRIAL_KEYS = ("trial_label", "_workers", "_use_gpu", "_cpus_per_worker", "_gpus_per_worker", "_storage",
@@ -261,9 +262,7 @@ def _write_trial_files(trial_dir: str | os.PathLike | None, files: dict[str, str
         return
     for name, text in files.items():
         if name in FORWARDED_FILES:
-            path = Path(trial_dir, name)
-            path.with_suffix(".tmp").write_text(text)
-            os.replace(path.with_suffix(".tmp"), path)
+            write_text_atomically(Path(trial_dir, name), text)
 
 
 def _unwrap_train_error(error: BaseException) -> BaseException:
