@@ -22,7 +22,7 @@ from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, make_adam, seeded
 from trainables.models.factorvae import permute_dims
 from trainables.models.networks import MLP, GroupedMLP
-from trainables.models.priors import ModularPrior, check_coverage, combination_indices
+from trainables.models.priors import ModularPrior, check_coverage
 from trainables.models.weak import WeakAutoencoder, WeakConfig, r1_penalty
 
 
@@ -43,10 +43,6 @@ class MAEConfig(WeakConfig):
     partition_mean_dropout: float = 0.0    # NOT in the papers: after the fit, the probability that a partition
                                            # of a code is replaced, for decoding, by its most likely
                                            # component's mean (each partition and code drawn apart); 0 = off
-    partition_pair_weight: float = 0.0     # NOT in the papers: weight of a term asking two labelled images
-                                           # that differ in one factor to agree in every other partition
-                                           # (match pairing, Shu et al. 2020); 0 = off
-    partition_pair_from: int = 0           # first step of that term (0: during warm-up too, before the fit)
 
     def validate(self, model_name: str = "model") -> None:
         super().validate(model_name)
@@ -62,37 +58,9 @@ class MAEConfig(WeakConfig):
         if not 0 <= self.partition_mean_dropout <= 1:
             raise WeakdisError(f"{model_name} config: partition_mean_dropout={self.partition_mean_dropout!r} is "
                                "invalid; expected a probability in [0, 1]")
-        if not self.partition_pair_weight >= 0:
-            raise WeakdisError(f"{model_name} config: partition_pair_weight={self.partition_pair_weight!r} is "
-                               "invalid; expected a number >= 0")
-        if not (isinstance(self.partition_pair_from, int) and self.partition_pair_from >= 0):
-            raise WeakdisError(f"{model_name} config: partition_pair_from={self.partition_pair_from!r} is "
-                               "invalid; expected an integer >= 0")
-        if self.partition_pair_weight > 0 and self.label_batch_size < 2:
-            raise WeakdisError(f"{model_name} config: label_batch_size={self.label_batch_size!r} is invalid with "
-                               "partition_pair_weight > 0; expected at least 2 (it holds the pairs)")
         if self.discriminator not in DISCRIMINATORS:
             raise WeakdisError(f"{model_name} config: discriminator={self.discriminator!r} is invalid; "
                                f"expected one of {', '.join(DISCRIMINATORS)}")
-
-
-def one_factor_pairs(factors: np.ndarray, seed: int, cap: int = 100_000) -> list[np.ndarray]:
-    """For each factor k, ``int64 [P_k, 2]``: the ordered pairs of rows of ``factors`` ``[N, K]`` that
-    differ in factor k and agree in every other (at most ``cap`` of them, drawn with ``seed``)."""
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for k in range(factors.shape[1]):
-        _, group = np.unique(np.delete(factors, k, axis=1), axis=0, return_inverse=True)
-        found = []
-        for members in (np.flatnonzero(group.ravel() == g) for g in range(group.max() + 1)):
-            first, second = np.meshgrid(members, members, indexing="ij")
-            differ = factors[first, k] != factors[second, k]
-            found.append(np.stack([first[differ], second[differ]], axis=1))
-        both = np.concatenate(found) if found else np.zeros((0, 2), np.int64)
-        if len(both) > cap:
-            both = both[np.sort(rng.choice(len(both), cap, replace=False))]
-        pairs.append(both.astype(np.int64))
-    return pairs
 
 
 class MAE(WeakAutoencoder):
@@ -103,9 +71,6 @@ class MAE(WeakAutoencoder):
 
     def __init__(self, config: MAEConfig, spec, num_channels: int) -> None:
         super().__init__(config, spec, num_channels)
-        self._pairs: list[np.ndarray] | None = None
-        self._pairs_on_device: tuple[torch.device, list[Tensor]] | None = None
-        self._pair_factor: Tensor | None = None
         if config.partition_tc_weight > 0:
             # built only when on, so that the other configs' networks, states and streams stay as they were
             with seeded(config.seed + 1):
@@ -192,67 +157,6 @@ class MAE(WeakAutoencoder):
                 loss = loss + r1_penalty(real, z, self.config.partition_critic_r1)
         self._optimise(self._optimizers["partition_critic"], loss)
         return {"partition_critic": loss.detach()}
-
-    # ---- partition_pair_weight: labelled pairs that differ in one factor ----------------------
-    def set_supervision(self, images: Tensor, factors: Tensor) -> None:
-        super().set_supervision(images, factors)
-        self._pairs = None
-        if self.config.partition_pair_weight > 0:
-            self._pairs = one_factor_pairs(self._supervision[2].cpu().numpy(), self.config.seed)
-            if not any(len(p) for p in self._pairs):
-                raise WeakdisError(
-                    f"{self.name} config: partition_pair_weight={self.config.partition_pair_weight!r} needs labelled "
-                    f"samples that differ in exactly one factor, and the {factors.shape[0]} "
-                    "given hold no such pair; raise tau or draw them with tau_sampling: stratified")
-
-    def _needs_labelled_batch(self, step: int) -> bool:
-        pairs_due = self.config.partition_pair_weight > 0 and step >= self.config.partition_pair_from
-        return pairs_due or super()._needs_labelled_batch(step)
-
-    def _labelled_batch(self) -> tuple[Tensor, Tensor]:
-        """With ``partition_pair_weight`` > 0: ``label_batch_size // 2`` pairs of labelled images, the
-        first images of the pairs then the second ones, each pair differing in one factor (drawn
-        uniformly among the factors that have pairs, then a pair uniformly); the changed factor of each
-        pair is kept for :meth:`_partition_pair_loss`."""
-        if self.config.partition_pair_weight == 0:
-            return super()._labelled_batch()
-        images, scale, factors = self._require_supervision(self.config.warmup_steps)
-        g, n = self.generator(), self.config.label_batch_size // 2
-        if self._pairs_on_device is None or self._pairs_on_device[0] != self.device:
-            self._pairs_on_device = (self.device, [torch.as_tensor(p, device=self.device) for p in self._pairs])
-        pairs = self._pairs_on_device[1]
-        with_pairs = torch.tensor([k for k, p in enumerate(pairs) if len(p)], device=self.device)
-        changed = with_pairs[torch.randint(len(with_pairs), (n,), generator=g, device=self.device)]
-        pick = torch.zeros(n, 2, dtype=torch.int64, device=self.device)
-        for k in with_pairs.tolist():
-            rows = (changed == k).nonzero().squeeze(1)
-            if len(rows):
-                pick[rows] = pairs[k][torch.randint(len(pairs[k]), (len(rows),), generator=g, device=self.device)]
-        self._pair_factor = changed
-        index = pick.t().reshape(-1)
-        chosen = images[index.to(images.device)].to(self.device).float() * scale
-        values = factors[index.to(factors.device)].to(self.device)
-        return chosen, combination_indices(values, self.spec.factor_sizes)
-
-    def _labelled_penalties(self, z_labelled: Tensor, components: Tensor, z: Tensor,
-                            step: int) -> dict[str, tuple[float, Tensor]]:
-        terms = super()._labelled_penalties(z_labelled, components, z, step)
-        if self.config.partition_pair_weight > 0 and step >= self.config.partition_pair_from:
-            terms["partition_pair"] = (self.config.partition_pair_weight, self._partition_pair_loss(z_labelled, z))
-        return terms
-
-    def _partition_pair_loss(self, z_labelled: Tensor, z: Tensor) -> Tensor:
-        """Mean over pairs and over the partitions of the factors a pair shares of the squared
-        difference of the pair's codes there, in units of that partition's variance over the batch
-        (so shrinking the code does not lower it): 2 where a partition ignores what the pair shares,
-        0 where it holds nothing of the factor that changed."""
-        k, d = self.num_partitions, self.config.latent_dim
-        n = z_labelled.shape[0] // 2
-        variance = z.reshape(-1, k, d).var(0).mean(-1).clamp_min(1e-8)
-        first, second = z_labelled[:n].reshape(n, k, d), z_labelled[n:2 * n].reshape(n, k, d)
-        per_partition = (first - second).square().mean(-1) / variance
-        shared = 1.0 - F.one_hot(self._pair_factor, k).to(per_partition.dtype)
-        return ((per_partition * shared).sum(1) / max(k - 1, 1)).mean()
 
     def _check_supervision(self, factors: np.ndarray) -> None:
         for k, (name, size) in enumerate(zip(self.spec.factor_names, self.spec.factor_sizes)):

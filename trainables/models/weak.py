@@ -452,7 +452,8 @@ class WeakAutoencoder(WeakdisModel):
         if self._fit_due(step):
             self.fit_prior(step)
         x = self.prepare_images(batch)
-        labelled = self._labelled_batch() if self._needs_labelled_batch(step) else None
+        uses_labels = self.config.label_weight > 0 or self.config.rel_encoder_weight > 0
+        labelled = self._labelled_batch() if uses_labels and self._prior_ready else None
         if labelled is not None:
             x = torch.cat([x, self.prepare_images(labelled[0])])
         target = x.float()
@@ -472,9 +473,12 @@ class WeakAutoencoder(WeakdisModel):
                 loss = loss + weight * value
             if labelled is not None:
                 z_labelled = z[-labelled[1].shape[0]:]
-                for key, (weight, value) in self._labelled_penalties(z_labelled, labelled[1], z, step).items():
-                    extra_losses[key] = value
-                    loss = loss + weight * value
+                if self.config.label_weight > 0:
+                    extra_losses["label"] = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
+                    loss = loss + self.config.label_weight * extra_losses["label"]
+                if self.config.rel_encoder_weight > 0:
+                    extra_losses["rel_encoded"] = self._encoded_relation_loss(z_labelled, labelled[1])
+                    loss = loss + self.config.rel_encoder_weight * extra_losses["rel_encoded"]
         self.discriminator.requires_grad_(True)
         self._optimise(self._optimizers["autoencoder"], loss)
 
@@ -496,24 +500,6 @@ class WeakAutoencoder(WeakdisModel):
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
-
-    def _needs_labelled_batch(self, step: int) -> bool:
-        """Whether this step encodes (and reconstructs) a batch of labelled images beside the data."""
-        return self._prior_ready and (self.config.label_weight > 0 or self.config.rel_encoder_weight > 0)
-
-    def _labelled_penalties(self, z_labelled: Tensor, components: Tensor, z: Tensor,
-                            step: int) -> dict[str, tuple[float, Tensor]]:
-        """``name -> (weight, loss)`` terms on the labelled batch's codes (``z``: the whole batch's)."""
-        terms: dict[str, tuple[float, Tensor]] = {}
-        if not self._prior_ready:
-            return terms
-        if self.config.label_weight > 0:
-            terms["label"] = (self.config.label_weight,
-                              F.cross_entropy(self.prior.log_prob_components(z_labelled), components))
-        if self.config.rel_encoder_weight > 0:
-            terms["rel_encoded"] = (self.config.rel_encoder_weight,
-                                    self._encoded_relation_loss(z_labelled, components))
-        return terms
 
     def _encoded_relation_loss(self, z_labelled: Tensor, components: Tensor) -> Tensor:
         """The ReL's loss on the codes of labelled images under random relations, with gradients into
