@@ -436,15 +436,13 @@ def write_results(run_dir: PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     path = _check_run_dir(run_dir)
     results, history = collect_results(path)
-    _atomic_write(path / RESULTS_PARQUET, lambda target: results.to_parquet(target, index=False))
-    _atomic_write(path / RESULTS_CSV, lambda target: results.to_csv(target, index=False))
-    _atomic_write(path / HISTORY_PARQUET, lambda target: history.to_parquet(target, index=False))
+    with replaced_atomically(path / RESULTS_PARQUET) as temporary:
+        results.to_parquet(temporary, index=False)
+    with replaced_atomically(path / RESULTS_CSV) as temporary:
+        results.to_csv(temporary, index=False)
+    with replaced_atomically(path / HISTORY_PARQUET) as temporary:
+        history.to_parquet(temporary, index=False)
     return results, history
-
-
-def _atomic_write(target: Path, write) -> None:
-    with replaced_atomically(target) as temporary:
-        write(temporary)
 
 
 def _newest_trial_file_mtime(run_dir: Path) -> float:
