@@ -73,7 +73,9 @@ def local_ray(tmp_path_factory):
     python_path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"worker_process_setup_hook": "test_tune_ray.install_standins",
-                          "env_vars": {"PYTHONPATH": python_path, CRASH_DIR: str(crash_dir),
+                          # one intra-op thread a 1-CPU trial, as search.runner.start_ray gives them:
+                          # set here, before the hook imports torch, or the workers spin two
+                          "env_vars": {"OMP_NUM_THREADS": "1", "PYTHONPATH": python_path, CRASH_DIR: str(crash_dir),
                                        "WEAKDIS_DATA": str(tmp_path_factory.mktemp("cache"))}})
     yield tmp_path_factory.mktemp("ray-results"), crash_dir
     ray.shutdown()
@@ -106,7 +108,10 @@ def _reference(config, monkeypatch):
     return train(trial_config_from(config))
 
 
-def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_ray, tmp_path, monkeypatch):
+def test_failed_trial_is_restored_from_its_tune_checkpoint_and_continues(local_ray, tmp_path, monkeypatch,
+                                                                         one_torch_thread):
+    # one_torch_thread: the reference below runs in this process with the worker's one intra-op
+    # thread; with two, under load, the two runs differed in the last digits
     from trainables.tune import with_trial_resources
 
     storage, crash_dir = local_ray
