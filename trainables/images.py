@@ -90,8 +90,6 @@ def _prior_codes(prior: Any, max_images: int) -> tuple[torch.Tensor, int]:
                        for factor in range(len(counts)) for v in range(counts[factor])]
             columns = max(counts)
         codes = torch.zeros(len(choices), width)
-        if getattr(prior, "free_dim", 0):
-            codes[:, prior.free_slice] = prior.free.means[0].float().cpu()
         for row, choice in enumerate(choices):
             for factor, value in enumerate(choice):
                 codes[row, slices[factor]] = means[factor][value]

@@ -40,7 +40,6 @@ class MAEConfig(WeakConfig):
     partition_critic_r1: float = 0.0       # weight of an R1 penalty on that term's critic at the codes
     partition_tc_from: int | None = None   # first step of the partition_tc_weight term (its critic learns
                                            # from step 0); None = warmup_steps, the mixture's fit
-    nuisance_partition: bool = False
     partition_mean_dropout: float = 0.0    # NOT in the papers: after the fit, the probability that a partition
                                            # of a code is replaced, for decoding, by its most likely
                                            # component's mean (each partition and code drawn apart); 0 = off
@@ -80,11 +79,11 @@ class MAE(WeakAutoencoder):
                                                              config.disc_lr or config.lr)
 
     def _code_dim(self) -> int:
-        return self.config.latent_dim * (len(self.spec.factor_sizes) + int(self.config.nuisance_partition))
+        return self.config.latent_dim * len(self.spec.factor_sizes)
 
     @property
     def num_partitions(self) -> int:
-        return len(self.spec.factor_sizes) + int(self.config.nuisance_partition)
+        return len(self.spec.factor_sizes)
 
     def _build_prior(self) -> nn.Module:
         return ModularPrior(
@@ -92,14 +91,7 @@ class MAE(WeakAutoencoder):
             min_samples=self.config.min_component_samples, covariance_floor=self.config.covariance_floor,
             covariance_scale=self.config.prior_covariance_scale,
             covariance_estimator=self.config.prior_covariance_estimator,
-            free_dim=self.config.latent_dim if self.config.nuisance_partition else 0,
         )
-
-    def _apply_rel(self, z: Tensor, relation: Tensor) -> Tensor:
-        if self.config.nuisance_partition and self._prior_ready:
-            n = self.config.latent_dim
-            z = torch.cat([self.code_center[:n].expand(z.shape[0], n), z[:, n:].float()], dim=1)
-        return super()._apply_rel(z, relation)
 
     @property
     def _discriminator_groups(self) -> tuple[int, int]:

@@ -287,22 +287,14 @@ class ModularPrior(nn.Module):
         covariance_floor: float = 1e-4,
         covariance_scale: float = 1.0,
         covariance_estimator: str = "sample",
-        free_dim: int = 0,
     ) -> None:
         super().__init__()
         self.factor_sizes = tuple(int(s) for s in factor_sizes)
-        self.free_dim = int(free_dim)
         self.factor_names = tuple(factor_names) if factor_names is not None else tuple(
             f"factor{k}" for k in range(len(self.factor_sizes)))
         self.partition_dim = int(partition_dim)
-        f = self.free_dim
-        self.dim = f + self.partition_dim * len(self.factor_sizes)
-        self.slices = tuple(slice(f + k * partition_dim, f + (k + 1) * partition_dim) for k in range(len(self.factor_sizes)))
-        self.free_slice = slice(0, f)
-        if f:
-            self.free = GaussianMixturePrior(np.zeros((1, 1), dtype=np.int64), f, ("nuisance",), min_samples=min_samples,
-                                             covariance_floor=covariance_floor, covariance_scale=covariance_scale,
-                                             covariance_estimator=covariance_estimator)
+        self.dim = self.partition_dim * len(self.factor_sizes)
+        self.slices = tuple(slice(k * partition_dim, (k + 1) * partition_dim) for k in range(len(self.factor_sizes)))
         self.priors = nn.ModuleList(
             GaussianMixturePrior(
                 np.arange(size)[:, None], partition_dim, (name,),
@@ -325,38 +317,26 @@ class ModularPrior(nn.Module):
 
     @covariance_scale.setter
     def covariance_scale(self, value: float) -> None:
-        for prior in self._all():
+        for prior in self.priors:
             prior.covariance_scale = float(value)
-
-    def _all(self):
-        return [*self.priors, self.free] if self.free_dim else list(self.priors)
-
-    def _zeros(self, n, device):
-        return torch.zeros(n, dtype=torch.int64, device=device)
 
     @property
     def fitted(self) -> bool:
-        return all(p.fitted for p in self._all())
+        return all(p.fitted for p in self.priors)
 
     @property
     def means(self) -> Tensor:
-        c = self.num_components
-        free = [self.free.means[0].expand(c, -1)] if self.free_dim else []
-        return torch.cat(free + [p.means[self.component_factors[:, k]] for k, p in enumerate(self.priors)], dim=1)
+        return torch.cat([p.means[self.component_factors[:, k]] for k, p in enumerate(self.priors)], dim=1)
 
     @property
     def covariances(self) -> Tensor:
-        c = self.num_components
-        free = [self.free.covariances[0].expand(c, -1, -1)] if self.free_dim else []
-        return _block_diagonal(free + [p.covariances[self.component_factors[:, k]] for k, p in enumerate(self.priors)])
+        return _block_diagonal([p.covariances[self.component_factors[:, k]] for k, p in enumerate(self.priors)])
 
     @torch.no_grad()
     def fit(self, codes: Tensor, factors: Tensor) -> None:
         """Fit each factor's mixture on its partition of ``codes [N, D]`` from ``factors [N, K]``."""
         for k, prior in enumerate(self.priors):
             prior.fit(codes[:, self.slices[k]], factors[:, k])
-        if self.free_dim:
-            self.free.fit(codes[:, self.free_slice], self._zeros(codes.shape[0], codes.device))
 
     def log_prob_factors(self, z: Tensor) -> list[Tensor]:
         """Per factor k, ``[B, V_k]`` log-densities of partition k under each of its components."""
@@ -367,18 +347,12 @@ class ModularPrior(nn.Module):
         ``factors`` is ``[B, K]`` factor values or ``[B]`` combination indices."""
         if factors.ndim == 1:
             factors = self.component_factors[factors]
-        out = sum(p.log_prob(z[:, s], factors[:, k]) for k, (p, s) in enumerate(zip(self.priors, self.slices)))
-        if self.free_dim:
-            out = out + self.free.log_prob(z[:, self.free_slice], self._zeros(z.shape[0], z.device))
-        return out
+        return sum(p.log_prob(z[:, s], factors[:, k]) for k, (p, s) in enumerate(zip(self.priors, self.slices)))
 
     def log_prob_components(self, z: Tensor) -> Tensor:
         """``[B, C]`` log-density under every combination (sum of the per-factor terms)."""
         per_factor = self.log_prob_factors(torch.as_tensor(z, device=self.component_factors.device))
-        out = sum(lp[:, self.component_factors[:, k]] for k, lp in enumerate(per_factor))
-        if self.free_dim:
-            out = out + self.free.log_prob_components(torch.as_tensor(z, device=self.component_factors.device)[:, self.free_slice])
-        return out
+        return sum(lp[:, self.component_factors[:, k]] for k, lp in enumerate(per_factor))
 
     def predict_factors(self, z: Tensor) -> Tensor:
         """``[B, K]`` most likely value of each factor, read from its own partition."""
@@ -404,10 +378,7 @@ class ModularPrior(nn.Module):
         factors = torch.as_tensor(factors, device=self.component_factors.device)
         if factors.ndim == 1:
             factors = self.component_factors[factors]
-        parts = [p.sample(n, factors[:, k], generator) for k, p in enumerate(self.priors)]
-        if self.free_dim:
-            parts.insert(0, self.free.sample(n, self._zeros(n, factors.device), generator))
-        return torch.cat(parts, dim=1)
+        return torch.cat([p.sample(n, factors[:, k], generator) for k, p in enumerate(self.priors)], dim=1)
 
 
 def _block_diagonal(blocks: list[Tensor]) -> Tensor:
