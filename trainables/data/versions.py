@@ -3,7 +3,7 @@
 The table (design notes, section 2) is our definition; the papers name only the counts.
 A relevant factor maps each file class to a value index through a lookup table in which -1 means
 "this class is dropped" (dSprites v2 keeps posX/posY only in three bins of five classes). Nuisance
-factors vary freely unless a row filter restricts them (``dsprites:v2-ref``).
+factors vary freely unless a row filter restricts them (the ``-ref`` versions of dSprites).
 """
 from __future__ import annotations
 
@@ -116,6 +116,7 @@ ORIENTATION_BINS = tuple((8 * b, 8 * b + 7) for b in range(5))
 SCALE_BINS_3D = ((0, 2), (3, 5), (6, 7))
 
 _D, _S = DSPRITES, SHAPES3D
+_REF_SCALES = (_D.factor_index("scale"), (2, 3, 4))    # the scale classes the authors' dSprites loader keeps
 _DSPRITES_V2 = (_identity(_D, "shape"), _binned(_D, "posX", POSITION_BINS), _binned(_D, "posY", POSITION_BINS))
 
 VERSIONS: dict[str, VersionSpec] = {
@@ -124,13 +125,18 @@ VERSIONS: dict[str, VersionSpec] = {
         VersionSpec("dsprites", "dsprites:v2", _DSPRITES_V2,
                     description="shape 3 x posX 3 bins x posY 3 bins"),
         VersionSpec("dsprites", "dsprites:v2-ref", _DSPRITES_V2,
-                    row_filters=((_D.factor_index("scale"), (2, 3, 4)),
-                                 (_D.factor_index("orientation"), (0, 1, 2, 37, 38, 39))),
+                    row_filters=(_REF_SCALES, (_D.factor_index("orientation"), (0, 1, 2, 37, 38, 39))),
                     description="v2, keeping only scale classes {2,3,4} and orientations {0,1,2,37,38,39}"),
         VersionSpec("dsprites", "dsprites:v3", _DSPRITES_V2 + (_binned(_D, "orientation", ORIENTATION_BINS),),
                     description="v2 x orientation 5 bins of 8"),
         VersionSpec("dsprites", "dsprites:v4", _DSPRITES_V2 + (_identity(_D, "orientation"),),
                     description="v2 x orientation 40"),
+        VersionSpec("dsprites", "dsprites:v3-ref", _DSPRITES_V2 + (_binned(_D, "orientation", ORIENTATION_BINS),),
+                    row_filters=(_REF_SCALES,),
+                    description="v3, keeping only scale classes {2,3,4} (v2-ref's scales)"),
+        VersionSpec("dsprites", "dsprites:v4-ref", _DSPRITES_V2 + (_identity(_D, "orientation"),),
+                    row_filters=(_REF_SCALES,),
+                    description="v4, keeping only scale classes {2,3,4} (v2-ref's scales)"),
         VersionSpec("shapes3d", "shapes3d:v2", (_identity(_S, "object_hue"), _identity(_S, "shape")),
                     description="object_hue 10 x shape 4"),
         VersionSpec("shapes3d", "shapes3d:v3",
