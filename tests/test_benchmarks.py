@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,3 +237,26 @@ def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, mon
                                         "eval_every=2", "eval_points=30", "tau=100", "batch_size=8", "device=cpu"])
     with pytest.raises(SystemExit, match="betavae has no fitted mixture prior"):
         _load("prior_diagnostics").main([str(out)])
+
+
+def test_supervised_probe_scores_each_factor_head_on_its_own_slice_of_the_logits():
+    probe = _load("supervised_probe")
+    logits = torch.tensor([[2.0, 0.0, 0.0, 1.0],      # factor 0 (2 values) -> 0; factor 1 (2 values) -> 1
+                           [0.0, 3.0, 5.0, 0.0],      # -> 1; -> 0
+                           [1.0, 0.0, 0.0, 2.0]])     # -> 0; -> 1
+    factors = torch.tensor([[0, 1], [1, 1], [1, 1]])
+    assert probe.factor_accuracies(logits, factors, (2, 2)) == pytest.approx([2 / 3, 2 / 3])
+    assert float(probe.factor_loss(logits, factors, (2, 2))) > 0
+
+
+def test_supervised_probe_learns_the_positions_from_the_labelled_images(tmp_path, capsys):
+    from trainables.data import generate_file
+
+    path = generate_file("dsprites", tmp_path / "sprites.npz", max_images=3000, seed=3)
+    reports = _load("supervised_probe").main(["dsprites:v2", "--data-path", str(path), "--tau", "300",
+                                             "--steps", "120", "--batch-size", "32", "--test", "200"])
+    out = capsys.readouterr().out
+    assert "dsprites:v2: tau 300" in out and "chance: shape 0.33, posX 0.33, posY 0.33" in out
+    assert len(reports) == 4 and all(len(r) == 3 for r in reports)
+    shape, pos_x, pos_y = reports[-1]
+    assert pos_x > 0.8 and pos_y > 0.8                  # three position bins far apart: chance is 0.33
