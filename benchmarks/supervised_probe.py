@@ -23,11 +23,11 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from trainables.data import load_dataset
 from trainables.data.dataset import NoiseConfig
-from trainables.models.networks import make_encoder
+from trainables.models.factored import predictor_cross_entropy
+from trainables.models.networks import image_size_of, make_encoder
 
 LEARNING_RATE = 1e-3
 
@@ -36,11 +36,6 @@ def factor_accuracies(logits: torch.Tensor, factors: torch.Tensor, sizes) -> lis
     """Accuracy of each factor's head: ``logits [n, sum(sizes)]`` against ``factors [n, K]``."""
     heads = torch.split(logits, list(sizes), dim=1)
     return [float((head.argmax(1) == factors[:, k]).float().mean()) for k, head in enumerate(heads)]
-
-
-def factor_loss(logits: torch.Tensor, factors: torch.Tensor, sizes) -> torch.Tensor:
-    heads = torch.split(logits, list(sizes), dim=1)
-    return sum(F.cross_entropy(head, factors[:, k]) for k, head in enumerate(heads))
 
 
 def main(argv: list[str] | None = None) -> list[list[float]]:
@@ -59,7 +54,7 @@ def main(argv: list[str] | None = None) -> list[list[float]]:
     torch.manual_seed(args.seed)
     data = load_dataset(args.version, args.data_path, generate_images=None if args.data_path else args.images)
     sizes = data.factor_sizes
-    encoder = make_encoder(data.num_channels, sum(sizes), getattr(data.spec, "image_size", 64))
+    encoder = make_encoder(data.num_channels, sum(sizes), image_size_of(data.spec))
     optimiser = torch.optim.Adam(encoder.parameters(), lr=LEARNING_RATE)
     labelled = data.labelled_indices(args.tau, args.seed)
     test = data.splits["test"][: args.test]
@@ -79,7 +74,8 @@ def main(argv: list[str] | None = None) -> list[list[float]]:
     every = max(args.steps // 4, 1)
     for step in range(1, args.steps + 1):
         picks = labelled[torch.randint(len(labelled), (args.batch_size,), generator=generator)]
-        loss = factor_loss(encoder(data.batch(picks, noise=noise, generator=generator)), data.factors[picks], sizes)
+        logits = encoder(data.batch(picks, noise=noise, generator=generator))
+        loss = predictor_cross_entropy(logits, data.factors[picks], sizes)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -240,13 +240,15 @@ def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, mon
 
 
 def test_supervised_probe_scores_each_factor_head_on_its_own_slice_of_the_logits():
+    from trainables.models.factored import predictor_cross_entropy       # the probe's training loss
+
     probe = _load("supervised_probe")
     logits = torch.tensor([[2.0, 0.0, 0.0, 1.0],      # factor 0 (2 values) -> 0; factor 1 (2 values) -> 1
                            [0.0, 3.0, 5.0, 0.0],      # -> 1; -> 0
                            [1.0, 0.0, 0.0, 2.0]])     # -> 0; -> 1
     factors = torch.tensor([[0, 1], [1, 1], [1, 1]])
     assert probe.factor_accuracies(logits, factors, (2, 2)) == pytest.approx([2 / 3, 2 / 3])
-    assert float(probe.factor_loss(logits, factors, (2, 2))) > 0
+    assert float(predictor_cross_entropy(logits, factors, (2, 2))) > 0
 
 
 def test_supervised_probe_learns_the_positions_from_the_labelled_images(tmp_path, capsys):

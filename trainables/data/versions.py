@@ -118,6 +118,8 @@ SCALE_BINS_3D = ((0, 2), (3, 5), (6, 7))
 _D, _S = DSPRITES, SHAPES3D
 _REF_SCALES = (_D.factor_index("scale"), (2, 3, 4))    # the scale classes the authors' dSprites loader keeps
 _DSPRITES_V2 = (_identity(_D, "shape"), _binned(_D, "posX", POSITION_BINS), _binned(_D, "posY", POSITION_BINS))
+_DSPRITES_V3 = _DSPRITES_V2 + (_binned(_D, "orientation", ORIENTATION_BINS),)
+_DSPRITES_V4 = _DSPRITES_V2 + (_identity(_D, "orientation"),)
 
 VERSIONS: dict[str, VersionSpec] = {
     spec.name: spec
@@ -127,14 +129,14 @@ VERSIONS: dict[str, VersionSpec] = {
         VersionSpec("dsprites", "dsprites:v2-ref", _DSPRITES_V2,
                     row_filters=(_REF_SCALES, (_D.factor_index("orientation"), (0, 1, 2, 37, 38, 39))),
                     description="v2, keeping only scale classes {2,3,4} and orientations {0,1,2,37,38,39}"),
-        VersionSpec("dsprites", "dsprites:v3", _DSPRITES_V2 + (_binned(_D, "orientation", ORIENTATION_BINS),),
+        VersionSpec("dsprites", "dsprites:v3", _DSPRITES_V3,
                     description="v2 x orientation 5 bins of 8"),
-        VersionSpec("dsprites", "dsprites:v4", _DSPRITES_V2 + (_identity(_D, "orientation"),),
+        VersionSpec("dsprites", "dsprites:v4", _DSPRITES_V4,
                     description="v2 x orientation 40"),
-        VersionSpec("dsprites", "dsprites:v3-ref", _DSPRITES_V2 + (_binned(_D, "orientation", ORIENTATION_BINS),),
+        VersionSpec("dsprites", "dsprites:v3-ref", _DSPRITES_V3,
                     row_filters=(_REF_SCALES,),
                     description="v3, keeping only scale classes {2,3,4} (v2-ref's scales)"),
-        VersionSpec("dsprites", "dsprites:v4-ref", _DSPRITES_V2 + (_identity(_D, "orientation"),),
+        VersionSpec("dsprites", "dsprites:v4-ref", _DSPRITES_V4,
                     row_filters=(_REF_SCALES,),
                     description="v4, keeping only scale classes {2,3,4} (v2-ref's scales)"),
         VersionSpec("shapes3d", "shapes3d:v2", (_identity(_S, "object_hue"), _identity(_S, "shape")),
