@@ -36,6 +36,7 @@ from trainables.models.relations import (
 )
 
 REL_LOSSES = ("log_density", "mse", "mse_mean")
+LABEL_CLASSIFIERS = ("prior", "linear")
 
 
 @dataclass
@@ -78,6 +79,10 @@ class WeakConfig(ModelConfig):
     relation_ends: str = "default"          # "default", "cyclic", "clamp" or "name:mode,..." per relation
     label_weight: float = 0.0               # NOT in the papers: weight of a cross-entropy that asks the prior
                                             # to classify the labelled codes right (0 = off)
+    label_classifier: str = "prior"         # what label_weight's cross-entropy reads the labelled codes with:
+                                            # "prior" = the mixture (component posterior); "linear" = a learnt
+                                            # linear softmax per factor on the factor's partition (M-AE) or
+                                            # the whole code (AbsAE), NOT in the papers; docs/reproduction.md
     label_batch_size: int = 64              # labelled images per step when label_weight or
                                             # rel_encoder_weight > 0
     rel_encoder_weight: float = 0.0         # weight of the ReL loss on encoded labelled images, backpropagated
@@ -142,6 +147,8 @@ class WeakConfig(ModelConfig):
             fail("rel_encoder_weight", "a number >= 0")
         if self.label_batch_size < 1:
             fail("label_batch_size", "an integer >= 1")
+        if self.label_classifier not in LABEL_CLASSIFIERS:
+            fail("label_classifier", "one of " + ", ".join(LABEL_CLASSIFIERS))
         if self.rel_loss not in REL_LOSSES:
             fail("rel_loss", "one of " + ", ".join(REL_LOSSES))
         if self.min_component_samples is not None and self.min_component_samples < 2:
@@ -199,6 +206,12 @@ class WeakAutoencoder(WeakdisModel):
             "discriminator": make_adam(list(self.discriminator.parameters()), config.disc_lr or config.lr),
             "relational": make_adam(list(self.relational_learner.parameters()), config.rel_lr or config.lr),
         }
+        if config.label_classifier == "linear":
+            # built only when on, so that the other configs' networks, states and streams stay as they were
+            with seeded(config.seed + 2):
+                self.label_head = nn.ModuleList(
+                    nn.Linear(width, size) for width, size in zip(self._label_head_widths(), spec.factor_sizes))
+            self._optimizers["autoencoder"].add_param_group({"params": list(self.label_head.parameters())})
         self._prior_ready = False
         self._supervision: tuple[Tensor, float, Tensor] | None = None
 
@@ -236,6 +249,14 @@ class WeakAutoencoder(WeakdisModel):
     def _decoder_input(self, z: Tensor) -> Tensor:
         """The codes the decoder reconstructs the batch from; the encoder's own here."""
         return z
+
+    def _label_head_widths(self) -> list[int]:
+        """Input width of each factor's linear label classifier (``label_classifier: linear``)."""
+        return [self.code_dim] * len(self.spec.factor_sizes)
+
+    def _label_head_inputs(self, z: Tensor) -> list[Tensor]:
+        """What each factor's linear label classifier reads: the whole code here."""
+        return [z] * len(self.spec.factor_sizes)
 
     # ---- supervision and prior ---------------------------------------------------------------
     def set_supervision(self, images: Tensor, factors: Tensor) -> None:
@@ -474,7 +495,7 @@ class WeakAutoencoder(WeakdisModel):
             if labelled is not None:
                 z_labelled = z[-labelled[1].shape[0]:]
                 if self.config.label_weight > 0:
-                    extra_losses["label"] = F.cross_entropy(self.prior.log_prob_components(z_labelled), labelled[1])
+                    extra_losses["label"] = self._label_loss(z_labelled, labelled[1])
                     loss = loss + self.config.label_weight * extra_losses["label"]
                 if self.config.rel_encoder_weight > 0:
                     extra_losses["rel_encoded"] = self._encoded_relation_loss(z_labelled, labelled[1])
@@ -500,6 +521,17 @@ class WeakAutoencoder(WeakdisModel):
         if step >= self.config.warmup_steps:
             out["rel"] = self.relational_step()
         return out
+
+    def _label_loss(self, z_labelled: Tensor, components: Tensor) -> Tensor:
+        """Cross-entropy of the labelled codes' combinations under the mixture (``prior``), or the sum
+        over factors of a learnt linear classifier's (``linear``). The mixture's means are the labelled
+        codes' own class means, so where the classes' codes coincide its gradient vanishes with their
+        distance; a learnt classifier's does not (docs/reproduction.md)."""
+        if self.config.label_classifier == "prior":
+            return F.cross_entropy(self.prior.log_prob_components(z_labelled), components)
+        values = self.prior.component_factors[components]
+        return sum(F.cross_entropy(head(part), values[:, k])
+                   for k, (head, part) in enumerate(zip(self.label_head, self._label_head_inputs(z_labelled))))
 
     def _encoded_relation_loss(self, z_labelled: Tensor, components: Tensor) -> Tensor:
         """The ReL's loss on the codes of labelled images under random relations, with gradients into
