@@ -73,8 +73,8 @@ def test_grid_columns_are_named_as_documented():
     assert relation_column(5, 0.9) == "relation_accuracy_d5_a0.9"
     assert relation_column(10, 0.0, "ratio") == "relation_accepted_ratio_d10_a0"
     assert ALPHA_GRID == (0.0, 0.1, 0.3, 0.5, 0.7, 0.9) and DEPTH_GRID == (1, 5, 10)
-    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13 + 2 + 1
-    # + the review's 13, the linear-probe pair, the binary relations' result accuracy
+    assert len(set(METRIC_NAMES)) == len(METRIC_NAMES) == 14 + 2 * len(ALPHA_GRID) * (1 + len(DEPTH_GRID)) + 13 + 2 + 1 + 1
+    # + the review's 13, the linear-probe pair, the binary relations' result accuracy, the moved factors' one
 
 
 def _inputs_with_prior_and_relations():

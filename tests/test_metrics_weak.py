@@ -257,6 +257,38 @@ def test_relation_accuracy_on_a_modular_prior():
     assert broken[0]["accuracy"] == 0.0
 
 
+def test_moved_factors_score_checks_only_what_the_relations_moved():
+    prior = modular_prior()
+    combos = np.arange(6)
+    a, b = np.unravel_index(combos, (3, 2))
+    relations = np.stack([np.ravel_multi_index(((a + 1) % 3, b), (3, 2)), np.ravel_multi_index((a, 1 - b), (3, 2))])
+    first, second = prior.priors
+
+    def moves_right_scrambles_b(codes, relation):
+        # moves factor a correctly under relation 0 and factor b under relation 1, but always sends the
+        # unmoved factor of relation 0 (b) to value 0: right on b only half the time
+        out = codes.copy()
+        factors = codes_to_factors(codes, prior)
+        cycle = relation == 0
+        out[cycle, 0:2] += first.means[(factors[cycle, 0] + 1) % 3] - first.means[factors[cycle, 0]]
+        out[cycle, 2:4] = second.means[0]
+        out[~cycle, 2:4] += second.means[1 - factors[~cycle, 1]] - second.means[factors[~cycle, 1]]
+        return out
+
+    kwargs = dict(depths=[1, 2], alphas=[0.0], n=2000, random_state=0)
+    every = relation_accuracy_grid(moves_right_scrambles_b, prior, relations, **kwargs)
+    moved = relation_accuracy_grid(moves_right_scrambles_b, prior, relations, score="moved_factors", **kwargs)
+    # depth 1: relation 0 (half the draws) keeps b right half the time -> 0.75 on every factor
+    assert every[0]["accuracy"] == pytest.approx(0.75, abs=0.03)
+    assert moved[0]["accuracy"] == 1.0 and moved[1]["accuracy"] < 1.0     # at depth 2 b was moved, then scrambled
+    assert moved[0]["accepted_ratio"] == every[0]["accepted_ratio"]
+    # a model that moves nothing is wrong on the moved factor whatever the score
+    idle = relation_accuracy(lambda z, r: z, prior, relations, 1, 0.0, 500, 0, score="moved_factors")
+    assert idle["accuracy"] == 0.0
+    with pytest.raises(ValueError, match="score"):
+        relation_accuracy(lambda z, r: z, prior, relations, 1, 0.0, 10, 0, score="changed")
+
+
 def test_bad_priors_and_arguments():
     prior = grid_prior()
     codes = prior.means

@@ -12,6 +12,7 @@ from test_models_helpers import DSPRITES_V2, stand_in_dataset, trial_config
 from trainables.data import generate_file, load_dataset
 from trainables.errors import WeakdisError
 from trainables.models import MODEL_NAMES, build_model
+from trainables.models.priors import combination_indices
 
 WEAK_MODELS = ("absae", "mae")
 
@@ -89,8 +90,10 @@ def _train(model, batches, start):
 
 @pytest.mark.parametrize("name, extra", [("absae", {}), ("mae", {}), ("factorvae", {}), ("betatcvae", {}),
                                          ("mae", {"partition_tc_weight": 1.0, "mlp_hidden": 32}),
-                                         ("mae", {"partition_mean_dropout": 0.5})],
-                         ids=["absae", "mae", "factorvae", "betatcvae", "mae-partition_tc", "mae-partition_mean_dropout"])
+                                         ("mae", {"partition_mean_dropout": 0.5}),
+                                         ("mae", {"label_weight": 1.0, "label_classifier": "linear", "label_batch_size": 8})],
+                         ids=["absae", "mae", "factorvae", "betatcvae", "mae-partition_tc", "mae-partition_mean_dropout",
+                              "mae-linear_label_classifier"])
 def test_reloaded_model_continues_bit_identically(sprites, name, extra):
     cfg = trial_config(name, warmup_steps=15, prior_refit_every=8, rel_batch_size=16, lr=1e-3, seed=3, extra=extra)
     first, second = _batches(sprites, 20, 8, seed=4), _batches(sprites, 10, 8, seed=5)
@@ -370,3 +373,50 @@ def test_mlp_hidden_sets_the_width_of_the_discriminator_and_the_rel(sprites, nam
     assert any(1024 in p.shape for p in default.relational_learner.parameters())
     with pytest.raises(WeakdisError, match="mlp_hidden"):
         build_model(trial_config(name, extra={"mlp_hidden": 0}), sprites)
+
+
+def test_the_mixtures_label_term_is_flat_where_the_classes_codes_coincide_and_a_linear_classifiers_is_not(sprites):
+    """Why ``label_classifier: linear`` exists: the mixture's components are the labelled codes' own
+    class means, so where a factor's classes share their codes the label term cannot start them apart."""
+    model = build_model(trial_config("mae", extra={"label_weight": 1.0, "label_classifier": "linear"}), sprites)
+    d = model.config.latent_dim
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(60, model.code_dim, generator=g)
+    shapes = torch.arange(3).repeat_interleave(60)
+    codes = base.repeat(3, 1)                        # every shape has the same codes
+    codes[:, d:] += shapes[:, None].float()          # the other factors' partitions are told apart
+    factors = torch.stack([shapes] + [shapes % size for size in model.spec.factor_sizes[1:]], dim=1)
+    model._fit_prior_from(codes, factors)
+    components = combination_indices(factors, model.spec.factor_sizes)
+
+    def shape_gradient(classifier):
+        model.config.label_classifier = classifier
+        z = codes.clone().requires_grad_(True)
+        model._label_loss(z, components).backward()
+        return z.grad[:, :d].norm(dim=1).mean()
+
+    assert float(shape_gradient("prior")) < 1e-4
+    assert float(shape_gradient("linear")) > 1e-3
+
+
+@pytest.mark.parametrize("name", WEAK_MODELS)
+def test_linear_label_classifier_reads_each_factor_from_its_partition_and_learns(sprites, name):
+    model = build_model(trial_config(name, warmup_steps=2, rel_batch_size=8, lr=1e-3, seed=1,
+                                     extra={"label_weight": 1.0, "label_classifier": "linear",
+                                            "label_batch_size": 32, "mlp_hidden": 64}), sprites)
+    _supervise(model, sprites)
+    assert "label_head" not in dict(build_model(trial_config(name), sprites).named_children())
+    z = torch.randn(4, model.code_dim, requires_grad=True)
+    model.label_head[0](model._label_head_inputs(z)[0]).sum().backward()
+    touched = z.grad.abs().sum(0) > 0
+    if name == "mae":    # factor 0's classifier reads partition 0 only
+        d = model.config.latent_dim
+        assert touched[:d].all() and not touched[d:].any()
+    else:
+        assert touched.all()
+    batches = _batches(sprites, 60, 16, seed=2)
+    losses = [float(model.train_step(batch, step).get("label", np.nan)) for step, batch in enumerate(batches)]
+    assert np.isnan(losses[0]) and np.isfinite(losses[2:]).all()
+    assert np.mean(losses[-10:]) < 0.5 * losses[2]
+    with pytest.raises(WeakdisError, match="label_classifier"):
+        build_model(trial_config(name, extra={"label_classifier": "mlp"}), sprites)

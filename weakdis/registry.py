@@ -196,6 +196,8 @@ METRICS: tuple[MetricColumn, ...] = (
                  "analysis.metrics.probe:linear_probe_columns"),
     MetricColumn("relation_result_accuracy", "relation result accuracy (binary; every output and sign right)",
                  "max", _COLUMNS + "relation_result_columns", RELATIONAL_LEARNER),
+    MetricColumn("relation_accuracy_moved", "relation accuracy (moved factors only)", "max",
+                 _COLUMNS + "relation_moved_columns", RELATIONAL_LEARNER),
 )
 METRIC_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS)
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(column.name for column in METRICS if column.objective)

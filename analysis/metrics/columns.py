@@ -152,6 +152,18 @@ def relation_columns(inputs: EvaluationInputs) -> dict[str, float]:
     return {"relation_accuracy": rows[0]["accuracy"], "relation_accepted_ratio": rows[0]["accepted_ratio"]}
 
 
+def relation_moved_columns(inputs: EvaluationInputs) -> dict[str, float]:
+    """``relation_accuracy_moved``: as ``relation_accuracy`` (same chain, depth and alpha), checking only
+    the factors the relations moved; NaN for binary relations."""
+    if (inputs.prior is None or inputs.relational_model is None or inputs.relation_targets is None
+            or np.ndim(inputs.relation_targets) == 3):
+        return _nan("relation_accuracy_moved")
+    row = relation_accuracy_grid(inputs.relational_model, inputs.prior, inputs.relation_targets,
+                                 depths=[inputs.relation_depth], alphas=[inputs.alpha], n=inputs.relation_samples,
+                                 random_state=inputs.seed, score="moved_factors")[0]
+    return {"relation_accuracy_moved": row["accuracy"]}
+
+
 def relation_result_columns(inputs: EvaluationInputs) -> dict[str, float]:
     """``relation_result_accuracy``: binary relations whose every output (and sign) is right, at depth 1;
     NaN for unary relations."""
