@@ -67,6 +67,19 @@ def test_relations_by_version_table_puts_run_beside_paper():
     assert table.loc["dsprites:v3", "AbsAE tau (paper)"] == 1350
     assert table.loc["dsprites:v3", "combinations"] == 135
     assert math.isnan(table.loc["shapes3d:v5", "M-AE accuracy"])
+    assert "M-AE accuracy (moved factors)" not in table      # results without the column
+
+
+def test_relations_by_version_table_shows_the_moved_factors_reading_of_the_best_configuration():
+    frame = pd.DataFrame([
+        _row("mae", "dsprites:v3", 0.1, 0, relation_accuracy=0.1, relation_accuracy_moved=0.6),
+        _row("mae", "dsprites:v3", 0.1, 1, relation_accuracy=0.3, relation_accuracy_moved=0.8),
+        _row("mae", "dsprites:v3", 1.0, 0, relation_accuracy=0.05, relation_accuracy_moved=0.99),
+    ])
+    table = relations_by_version_table(frame).set_index("version")
+    assert table.loc["dsprites:v3", "M-AE accuracy"] == pytest.approx(0.2)
+    assert table.loc["dsprites:v3", "M-AE accuracy (moved factors)"] == pytest.approx(0.7)   # beta 0.1's, not 0.99
+    assert math.isnan(table.loc["dsprites:v3", "AbsAE accuracy (moved factors)"])
 
 
 def test_clustering_and_depth_tables_average_the_run_and_merge_the_paper_grid():
