@@ -229,6 +229,8 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     assert float(fit[1]) >= 0 and all(math.isfinite(float(value)) for value in fit.groups())
     relations = [line.split()[0] for line in printed if line.startswith("    ") and " class:" not in line]
     assert relations == ["move_left", "move_right", "move_up", "move_down", "change_shape"]
+    readings = re.match(r"^  mean over relations: every factor right (\S+), the moved factor right (\S+) ", printed[-1])
+    assert readings and 0 <= float(readings[1]) <= float(readings[2]) <= 1
 
 
 def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, monkeypatch):
