@@ -77,6 +77,7 @@ def _fmt(names, values) -> str:
 
 @torch.no_grad()
 def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
+    from analysis.metrics.weak import moved_factors
     from trainables.evaluation import encode_representation
     from trainables.loop import labelled_indices, load_trial
     from trainables.models.capabilities import HasMixturePrior
@@ -137,15 +138,15 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
         targets = model.relation_targets()
         drawn_np = drawn.cpu().numpy()
         lines.append("  relation outputs on those samples, read per factor against the moved combination:")
+        moves = moved_factors(targets, component_factors)
         whole, moved_only = [], []
         for index, relation in enumerate(model.relations):
             out = model.relational_model(sampled, index)
             read = component_factors[prior.predict(out).cpu().numpy()]
             expected_after = component_factors[targets[index, drawn_np]]
             every, by_factor = per_factor_accuracy(read, expected_after)
-            moved = (component_factors[targets[index]] != component_factors).any(axis=0)
             whole.append(every)
-            moved_only.append(float((read == expected_after)[:, moved].all(axis=1).mean()))
+            moved_only.append(float((read == expected_after)[:, moves[index]].all(axis=1).mean()))
             lines.append(f"    {getattr(relation, 'name', str(index)):<14} all {every:.3f}; {_fmt(names, by_factor)}")
         lines.append(f"  mean over relations: every factor right {np.mean(whole):.3f}, the moved factor right "
                      f"{np.mean(moved_only):.3f} (the two readings of relation accuracy at depth 1, docs/metrics.md)")

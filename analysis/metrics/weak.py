@@ -395,17 +395,17 @@ def _chain_arguments(prior, alphas, random_state, depths, n, acceptance):
 
 
 def _scored_chain(codes, components, advance, prior, depths, alphas, acceptance,
-                  checked: Callable[[], np.ndarray | None] = lambda: None) -> list[dict[str, float]]:
+                  checked: np.ndarray | None = None) -> list[dict[str, float]]:
     """Run ``advance(codes, components) -> (model output, true components)`` up to the largest depth,
-    scoring the codes at every depth of ``depths`` and every alpha on the factors ``checked()`` names
-    then (None: all); rows depths outer, alphas inner."""
+    scoring the codes at every depth of ``depths`` and every alpha on the factors ``checked [n, K]``
+    holds then (``advance`` may update it in place; None: all); rows depths outer, alphas inner."""
     results: dict[int, list[dict[str, float]]] = {}
     for step in range(max(depths) + 1):
         if step in depths:
             predicted, log_quantity = _classify_log(codes, prior, acceptance)
             truth = _true_factors(prior, components)
             results[step] = [
-                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha, checked())}
+                {"depth": step, "alpha": alpha, **_score(predicted, truth, log_quantity, alpha, checked)}
                 for alpha in alphas
             ]
         if step == max(depths):
@@ -413,6 +413,12 @@ def _scored_chain(codes, components, advance, prior, depths, alphas, acceptance,
         output, components = advance(codes, components)
         codes = _check_codes_for(prior, _to_numpy(output), f"relational_model output at depth {step + 1}")
     return [row for d in depths for row in results[d]]
+
+
+def moved_factors(relations: np.ndarray, component_factors: np.ndarray) -> np.ndarray:
+    """bool ``[R, K]``: the factors each relation moves, those in which some component of
+    ``component_factors [C, K]`` differs from its target under ``relations [R, C]``."""
+    return (component_factors[relations] != component_factors[None]).any(axis=1)
 
 
 def relation_accuracy_grid(
@@ -455,17 +461,16 @@ def relation_accuracy_grid(
     table = _relation_table(relations, num_components)
     components = random_state.randint(num_components, size=int(n))
     codes = _sample_components(prior, components, random_state)
-    every = _true_factors(prior, np.arange(num_components))
-    moves = (every[table] != every[None]).any(axis=1)                 # [R, K]: factors relation r moves
-    moved = np.zeros((int(n), every.shape[1]), dtype=bool)
+    moves = moved_factors(table, _true_factors(prior, np.arange(num_components)))
+    moved = np.zeros((int(n), moves.shape[1]), dtype=bool) if score == "moved_factors" else None
 
     def advance(codes: np.ndarray, components: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         relation = random_state.randint(table.shape[0], size=int(n))
-        moved[:] |= moves[relation]
+        if moved is not None:
+            moved[:] |= moves[relation]
         return relational_model(codes, relation), table[relation, components]
 
-    checked = (lambda: moved) if score == "moved_factors" else (lambda: None)
-    return _scored_chain(codes, components, advance, prior, depths, alphas, acceptance, checked)
+    return _scored_chain(codes, components, advance, prior, depths, alphas, acceptance, moved)
 
 
 def binary_relation_accuracy_grid(

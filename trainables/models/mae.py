@@ -128,9 +128,6 @@ class MAE(WeakAutoencoder):
             self.partition_critic.requires_grad_(True)
         return {"partition_tc": (self.config.partition_tc_weight, tc)}
 
-    def _label_head_widths(self) -> list[int]:
-        return [self.config.latent_dim] * self.num_partitions
-
     def _label_head_inputs(self, z: Tensor) -> list[Tensor]:
         """Partition k for factor k's linear label classifier."""
         return list(z.split(self.config.latent_dim, dim=1))

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
+from trainables.models.factored import predictor_cross_entropy
 from trainables.models.networks import MLP, image_size_of, make_decoder, make_encoder
 from trainables.models.parallel import broadcast_module
 from trainables.models.priors import COVARIANCE_ESTIMATORS, combination_indices, uniform_codes
@@ -208,9 +209,9 @@ class WeakAutoencoder(WeakdisModel):
         }
         if config.label_classifier == "linear":
             # built only when on, so that the other configs' networks, states and streams stay as they were
+            widths = [part.shape[1] for part in self._label_head_inputs(torch.zeros(1, self.code_dim))]
             with seeded(config.seed + 2):
-                self.label_head = nn.ModuleList(
-                    nn.Linear(width, size) for width, size in zip(self._label_head_widths(), spec.factor_sizes))
+                self.label_head = nn.ModuleList(nn.Linear(width, size) for width, size in zip(widths, spec.factor_sizes))
             self._optimizers["autoencoder"].add_param_group({"params": list(self.label_head.parameters())})
         self._prior_ready = False
         self._supervision: tuple[Tensor, float, Tensor] | None = None
@@ -250,12 +251,9 @@ class WeakAutoencoder(WeakdisModel):
         """The codes the decoder reconstructs the batch from; the encoder's own here."""
         return z
 
-    def _label_head_widths(self) -> list[int]:
-        """Input width of each factor's linear label classifier (``label_classifier: linear``)."""
-        return [self.code_dim] * len(self.spec.factor_sizes)
-
     def _label_head_inputs(self, z: Tensor) -> list[Tensor]:
-        """What each factor's linear label classifier reads: the whole code here."""
+        """What each factor's linear label classifier (``label_classifier: linear``) reads: the whole
+        code here."""
         return [z] * len(self.spec.factor_sizes)
 
     # ---- supervision and prior ---------------------------------------------------------------
@@ -529,9 +527,8 @@ class WeakAutoencoder(WeakdisModel):
         distance; a learnt classifier's does not (docs/reproduction.md)."""
         if self.config.label_classifier == "prior":
             return F.cross_entropy(self.prior.log_prob_components(z_labelled), components)
-        values = self.prior.component_factors[components]
-        return sum(F.cross_entropy(head(part), values[:, k])
-                   for k, (head, part) in enumerate(zip(self.label_head, self._label_head_inputs(z_labelled))))
+        logits = torch.cat([head(part) for head, part in zip(self.label_head, self._label_head_inputs(z_labelled))], 1)
+        return predictor_cross_entropy(logits, self.prior.component_factors[components], tuple(self.spec.factor_sizes))
 
     def _encoded_relation_loss(self, z_labelled: Tensor, components: Tensor) -> Tensor:
         """The ReL's loss on the codes of labelled images under random relations, with gradients into
