@@ -220,6 +220,44 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     return parse_sweep_config(data, source=source, default_name=path.stem)
 
 
+def apply_overrides(data: Any, pairs: list[str], source: str) -> dict[str, Any]:
+    """A copy of a parsed sweep config with ``KEY=VALUE`` overrides applied (``weakdis sweep --set``).
+    KEY is a dotted path through the file's mappings (``seeds``, ``fixed.steps``,
+    ``models.absae.fixed.beta``; missing mappings on the way are created); VALUE is read as YAML, so
+    ``seeds=[1,2]`` is a list and ``models.absae.space.beta={grid: [0.2]}`` a mapping. The result is
+    validated as any config is, so a misspelt key is an error naming it."""
+    import copy
+
+    root = copy.deepcopy(_mapping(data, source, "the top level"))
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        path = [part.strip() for part in key.split(".")]
+        if not sep or not all(path):
+            raise WeakdisError(f"--set {pair!r}: expected KEY=VALUE with KEY a dotted path, e.g. --set seeds=[1,2] "
+                               "or --set models.absae.fixed.steps=4000")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise WeakdisError(f"--set {pair!r}: the value is not valid YAML ({' '.join(str(error).split())})") from None
+        if isinstance(value, str):
+            try:   # YAML 1.1 reads 1e-3 (no dot) as a string; on a command line it means the number
+                value = float(value)
+            except ValueError:
+                pass
+        node = root
+        for depth, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(path[:depth + 1])
+                raise WeakdisError(f"--set {pair!r}: {source} has {where}={child!r}, not a mapping, so it has no "
+                                   f"key {path[depth + 1]!r}")
+            node = child
+        node[path[-1]] = value
+    return root
+
+
 # The papers' trade-off (Figure 5): disentanglement up, reconstruction error down.
 DEFAULT_OBJECTIVES = {"dci": "max", "recon_error": "min"}
 

@@ -1,5 +1,5 @@
-"""``weakdis sweep [CONFIG] [--address ADDR] [--storage URI] [--num-samples N] [--resume] [--name NAME]``
-and ``weakdis sweep --list``."""
+"""``weakdis sweep [CONFIG] [--set KEY=VALUE ...] [--address ADDR] [--storage URI] [--num-samples N]
+[--resume] [--name NAME]`` and ``weakdis sweep --list``."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import importlib.resources
 import re
 from pathlib import Path
 
-from search.schema import SweepConfig, load_sweep_config, parse_sweep_config
+from search.schema import SweepConfig, apply_overrides, parse_sweep_config
 from trainables.errors import WeakdisError
 
 DEFAULT_CONFIG = "quickstart.yaml"
@@ -18,6 +18,7 @@ examples:
   weakdis sweep --list                             the packaged sweep configs, one line each
   weakdis sweep dsprites-fig5 --address auto --storage s3://bucket/weakdis    on a Ray cluster
   weakdis sweep my-sweep.yaml --num-samples 20 --name try1
+  weakdis sweep dsprites-fig5-cpu --set seeds=[1,2] --set dataset=dsprites:v3    other seeds, another version
   weakdis sweep my-sweep.yaml --resume             continue the newest run of my-sweep after Ctrl-C
   optuna-dashboard sqlite:///runs/try1/optuna.db   the sweep's Optuna study (docs/search.md)
   tensorboard --logdir runs/try1                   Ray Tune's TensorBoard files of every trial
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sweep config YAML: a path, or the name of a packaged config (see --list); "
              "default: the packaged quickstart",
     )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one key of CONFIG: a dotted path (seeds, dataset, fixed.steps, "
+                             "models.absae.fixed.beta) and a YAML value; repeat for more")
     parser.add_argument("--list", action="store_true", dest="list_configs",
                         help="list the packaged sweep configs, one line each, and exit")
     parser.add_argument("--address", default=None,
@@ -81,33 +85,41 @@ def list_configs() -> list[str]:
     return [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:<{widths[2]}}  {d}".rstrip() for a, b, c, d in rows]
 
 
-def read_config(argument: str | None) -> SweepConfig:
-    """A config path, or a packaged config by name (with or without .yaml)."""
-    if argument is not None and Path(argument).exists():
-        return load_sweep_config(argument)
-    name = argument or DEFAULT_CONFIG
-    if not name.endswith((".yaml", ".yml")):
-        name += ".yaml"
-    resource = importlib.resources.files("search.configs") / name
-    if argument is not None and ("/" in argument or not resource.is_file()):
-        from trainables.train_cli import packaged_train_configs
-
-        stem = Path(name).stem
-        for candidate in (stem, stem.removeprefix("train-")):
-            if "/" not in argument and candidate in packaged_train_configs():
-                raise WeakdisError(f"{argument!r} is a train config (one trial), not a sweep config; "
-                                   f"run it with: weakdis train {candidate}")
-        raise WeakdisError(
-            f"sweep config {argument!r} does not exist; expected a YAML file or one of the packaged "
-            f"configs: {', '.join(packaged_configs())}"
-        )
+def read_config(argument: str | None, overrides: list[str] | tuple[str, ...] = ()) -> SweepConfig:
+    """A config path, or a packaged config by name (with or without .yaml), with ``--set`` overrides."""
     import yaml
 
+    if argument is not None and Path(argument).exists():
+        path = Path(argument)
+        if not path.is_file():
+            raise WeakdisError(f"sweep config {argument!r} is not a file (expected a YAML file)")
+        text, source, default_name = path.read_text(), str(path), path.stem
+    else:
+        name = argument or DEFAULT_CONFIG
+        if not name.endswith((".yaml", ".yml")):
+            name += ".yaml"
+        resource = importlib.resources.files("search.configs") / name
+        if argument is not None and ("/" in argument or not resource.is_file()):
+            from trainables.train_cli import packaged_train_configs
+
+            stem = Path(name).stem
+            for candidate in (stem, stem.removeprefix("train-")):
+                if "/" not in argument and candidate in packaged_train_configs():
+                    raise WeakdisError(f"{argument!r} is a train config (one trial), not a sweep config; "
+                                       f"run it with: weakdis train {candidate}")
+            raise WeakdisError(
+                f"sweep config {argument!r} does not exist; expected a YAML file or one of the packaged "
+                f"configs: {', '.join(packaged_configs())}"
+            )
+        text, source, default_name = resource.read_text(), f"packaged config {name}", Path(name).stem
     try:
-        data = yaml.safe_load(resource.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise WeakdisError(f"packaged config {name}: not valid YAML: {' '.join(str(error).split())}") from None
-    return parse_sweep_config(data, source=f"packaged config {name}", default_name=Path(name).stem)
+        raise WeakdisError(f"{source}: not valid YAML: {' '.join(str(error).split())}") from None
+    if overrides:
+        data = apply_overrides(data, list(overrides), source)
+        source += " with --set " + " ".join(overrides)
+    return parse_sweep_config(data, source=source, default_name=default_name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +148,9 @@ def _run(args: argparse.Namespace):
     if args.name is not None:
         runner.check_run_name(args.name)
     if args.resume:
+        if args.overrides:
+            raise WeakdisError("--set cannot change a sweep being resumed (its sweep.yaml is what it runs); "
+                               "resume it as it was started, or start a new sweep with --set")
         if args.num_samples is not None:
             raise WeakdisError("--num-samples cannot change a sweep being resumed; resume it as it was started")
         if args.name:
@@ -150,6 +165,6 @@ def _run(args: argparse.Namespace):
                 raise WeakdisError("--resume with remote storage needs --name")
             run_uri = runner.join_uri(storage, runner.latest_run(storage, config.name))
         return runner.resume_sweep(run_uri, address=args.address)
-    config = read_config(args.config)
+    config = read_config(args.config, args.overrides)
     return runner.run_sweep(config, address=args.address, storage=args.storage, name=args.name,
                             num_samples=args.num_samples)

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from search.cli import main
+from weakdis.errors import WeakdisError
 
 GOOD = {
     "dataset": "dsprites:v2",
@@ -99,3 +101,50 @@ def test_a_train_config_named_as_a_sweep_says_how_to_run_it(capsys):
     assert capsys.readouterr().err.strip() == (
         "weakdis: error: 'train-absae-dsprites' is a train config (one trial), not a sweep config; "
         "run it with: weakdis train absae-dsprites")
+
+
+def test_set_overrides_keys_of_a_packaged_config():
+    from search.space import total_trials
+    from search.sweep_cli import read_config
+
+    packaged = read_config("dsprites-fig5-cpu-r1")
+    config = read_config("dsprites-fig5-cpu-r1", ["seeds=[1,2]", "dataset=dsprites:v3", "fixed.data_images=50000",
+                                                  "models.absae.fixed.steps=500", "models.mae.space.beta={grid: [0.2]}"])
+    assert config.seeds == (1, 2) and config.datasets == ("dsprites:v3",)
+    assert config.fixed["data_images"] == 50000
+    families = {f.model: f for f in config.models}
+    assert families["absae"].fixed["steps"] == 500 and families["absae"].fixed["disc_r1"] == 1.0  # the rest kept
+    assert families["mae"].space["beta"].values == (0.2,)
+    assert total_trials(config) == 2 * (total_trials(packaged) - 1)   # two seeds, one M-AE grid point fewer
+    assert config.name == "dsprites-fig5-cpu-r1" and "with --set seeds=[1,2]" in config.source
+    assert read_config("dsprites-fig5-cpu-r1").seeds == (0,)   # the packaged file is not changed
+
+
+def test_set_creates_missing_mappings_and_reads_yaml_values(tmp_path):
+    from search.sweep_cli import read_config
+
+    config = read_config(str(write(tmp_path, GOOD)), ["fixed.steps=300", "fixed.lr=1e-3", "seeds=4",
+                                                      "models.betavae.space.beta={uniform: [1, 8]}"])
+    assert config.fixed["steps"] == 300 and config.fixed["lr"] == 1e-3 and config.seeds == (4,)
+    assert [f.model for f in config.models] == ["absae", "betavae"]
+    assert config.models[1].space["beta"].low == 1 and config.models[1].space["beta"].high == 8
+
+
+def test_set_errors_name_the_key(tmp_path, capsys):
+    from search.sweep_cli import read_config
+
+    path = str(write(tmp_path, GOOD))
+    with pytest.raises(WeakdisError, match=r"unknown key 'stepz' in models\.absae\.fixed.*did you mean 'steps'"):
+        read_config(path, ["models.absae.fixed.stepz=3"])
+    with pytest.raises(WeakdisError, match=r"unknown key 'fixd' in the top level \(did you mean 'fixed'\?\)"):
+        read_config(path, ["fixd.steps=3"])
+    with pytest.raises(WeakdisError, match=r"--set 'dataset.version=v3': .* has dataset='dsprites:v2', not a mapping"):
+        read_config(path, ["dataset.version=v3"])
+    with pytest.raises(WeakdisError, match=r"--set 'seeds': expected KEY=VALUE"):
+        read_config(path, ["seeds"])
+    with pytest.raises(WeakdisError, match=r"--set 'seeds=\[1': the value is not valid YAML"):
+        read_config(path, ["seeds=[1"])
+    with pytest.raises(WeakdisError, match=r"seeds=\[1, 1\] repeats a seed"):
+        read_config(path, ["seeds=[1, 1]"])
+    assert main(["sweep", path, "--resume", "--set", "seeds=[1]", "--storage", str(tmp_path / "runs")]) == 1
+    assert "--set cannot change a sweep being resumed" in capsys.readouterr().err
