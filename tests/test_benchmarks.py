@@ -264,3 +264,33 @@ def test_supervised_probe_learns_the_positions_from_the_labelled_images(tmp_path
     assert len(reports) == 4 and all(len(r) == 3 for r in reports)
     shape, pos_x, pos_y = reports[-1]
     assert pos_x > 0.8 and pos_y > 0.8                  # three position bins far apart: chance is 0.33
+
+
+def test_label_spreading_carries_labels_through_the_unlabelled_codes_that_nearest_labelled_ones_miss():
+    spreading = _load("label_spreading")
+    rng = np.random.default_rng(0)
+    # two tight, far-apart clusters, one a class; class 0 has 2 labelled codes, class 1 has 18, so the
+    # 10 nearest labelled codes of any code are mostly class 1, while the unlabelled codes tie each
+    # cluster's codes to its own labelled ones
+    def cluster(n, label):
+        return rng.normal([5.0 * label, 0.0], 0.3, (n, 2)), np.full(n, label)
+    (few, few_labels), (many, many_labels) = cluster(2, 0), cluster(18, 1)
+    labelled, labels = np.concatenate([few, many]), np.concatenate([few_labels, many_labels])
+    unlabelled = np.concatenate([cluster(200, 0)[0], cluster(200, 1)[0]])
+    (test0, y0), (test1, y1) = cluster(100, 0), cluster(100, 1)
+    test, test_labels = np.concatenate([test0, test1]), np.concatenate([y0, y1])
+    alone, spread = spreading.spread_accuracy(labelled, labels, unlabelled, test, test_labels)
+    assert alone == pytest.approx(0.5, abs=0.05) and spread > 0.95
+    assert spreading.spread_accuracy(labelled, labels, unlabelled, test, test_labels) == (alone, spread)
+
+
+def test_label_spreading_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
+    _load("label_spreading").main([str(tiny_mae_trial), "--unlabelled", "200", "--test", "40"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == (f"{tiny_mae_trial}: mae on dsprites:v2, seed 0; 100 labelled, 200 unlabelled training and "
+                          "40 test images, 10 neighbours")
+    pattern = re.compile(r"^  (\S+)\s+labelled alone (\d\.\d{3}), spread over the unlabelled (\d\.\d{3}), "
+                         r"every training code labelled (\d\.\d{3})$")
+    rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed[1:]) if m}
+    assert list(rows) == ["shape", "posX", "posY"] and len(printed) == 4
+    assert all(0 <= float(value) <= 1 for values in rows.values() for value in values)
