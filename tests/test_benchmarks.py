@@ -279,9 +279,14 @@ def test_label_spreading_carries_labels_through_the_unlabelled_codes_that_neares
     unlabelled = np.concatenate([cluster(200, 0)[0], cluster(200, 1)[0]])
     (test0, y0), (test1, y1) = cluster(100, 0), cluster(100, 1)
     test, test_labels = np.concatenate([test0, test1]), np.concatenate([y0, y1])
-    alone, spread = spreading.spread_accuracy(labelled, labels, unlabelled, test, test_labels)
-    assert alone == pytest.approx(0.5, abs=0.05) and spread > 0.95
-    assert spreading.spread_accuracy(labelled, labels, unlabelled, test, test_labels) == (alone, spread)
+    alone, spread, unreached = spreading.spread_accuracy(labelled, labels, unlabelled, test, test_labels)
+    assert alone == pytest.approx(0.5, abs=0.05) and spread > 0.95 and unreached == 0
+    assert spreading.spread_accuracy(labelled, labels, unlabelled, test, test_labels) == (alone, spread, unreached)
+    # test codes in a cluster no labelled code is tied to are not reached, and are counted
+    stray = rng.normal([0.0, 50.0], 0.3, (100, 2))
+    _, spread, unreached = spreading.spread_accuracy(labelled, labels, np.concatenate([unlabelled, stray]),
+                                                     np.concatenate([test, stray[:50]]), np.concatenate([test_labels, np.ones(50, int)]))
+    assert unreached == pytest.approx(50 / 250) and spread == pytest.approx(200 / 250, abs=0.01)
 
 
 def test_label_spreading_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
@@ -289,8 +294,8 @@ def test_label_spreading_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == (f"{tiny_mae_trial}: mae on dsprites:v2, seed 0; 100 labelled, 200 unlabelled training and "
                           "40 test images, 10 neighbours")
-    pattern = re.compile(r"^  (\S+)\s+labelled alone (\d\.\d{3}), spread over the unlabelled (\d\.\d{3}), "
-                         r"every training code labelled (\d\.\d{3})$")
+    pattern = re.compile(r"^  (\S+)\s+labelled alone (\d\.\d{3}), spread over the unlabelled (\d\.\d{3}) "
+                         r"\((\d\.\d{3}) of the test codes unreached\), every training code labelled (\d\.\d{3})$")
     rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed[1:]) if m}
     assert list(rows) == ["shape", "posX", "posY"] and len(printed) == 4
     assert all(0 <= float(value) <= 1 for values in rows.values() for value in values)
