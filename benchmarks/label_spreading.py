@@ -71,8 +71,9 @@ def report(path: str, unlabelled: int = 10000, test: int = 2000, neighbours: int
     def factors(rows: torch.Tensor) -> np.ndarray:
         return dataset.factors[rows.to(device)].cpu().numpy().astype(np.int64)
 
-    scaler = StandardScaler().fit(np.concatenate([codes(labelled), codes(others)]))
-    z_labelled, z_others, z_test = (scaler.transform(codes(rows)) for rows in (labelled, others, tests))
+    z_labelled, z_others, z_test = (codes(rows) for rows in (labelled, others, tests))
+    scaler = StandardScaler().fit(np.concatenate([z_labelled, z_others]))
+    z_labelled, z_others, z_test = (scaler.transform(z) for z in (z_labelled, z_others, z_test))
     f_labelled, f_others, f_test = factors(labelled), factors(others), factors(tests)
     lines = [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}; {len(labelled)} labelled, "
              f"{len(others)} unlabelled training and {len(tests)} test images, {neighbours} neighbours"]

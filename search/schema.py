@@ -207,17 +207,25 @@ CALLBACKS = {
 }
 
 
-def load_sweep_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep config file."""
+def load_sweep_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> SweepConfig:
+    """Read and validate a sweep config file, with ``--set`` overrides (:func:`apply_overrides`)."""
     path = Path(path)
-    source = str(path)
     if not path.is_file():
-        raise WeakdisError(f"sweep config {source!r} does not exist (expected a YAML file)")
+        raise WeakdisError(f"sweep config {str(path)!r} does not exist (expected a YAML file)")
+    return sweep_config_from_text(path.read_text(), source=str(path), default_name=path.stem, overrides=overrides)
+
+
+def sweep_config_from_text(text: str, *, source: str, default_name: str,
+                           overrides: list[str] | tuple[str, ...] = ()) -> SweepConfig:
+    """Parse a sweep config's YAML text, apply ``--set`` overrides and validate it."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise WeakdisError(f"{source}: not valid YAML: {' '.join(str(error).split())}") from None
-    return parse_sweep_config(data, source=source, default_name=path.stem)
+    if overrides:
+        data = apply_overrides(data, list(overrides), source)
+        source += " with --set " + " ".join(overrides)
+    return parse_sweep_config(data, source=source, default_name=default_name)
 
 
 def apply_overrides(data: Any, pairs: list[str], source: str) -> dict[str, Any]:

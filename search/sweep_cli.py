@@ -7,7 +7,7 @@ import importlib.resources
 import re
 from pathlib import Path
 
-from search.schema import SweepConfig, apply_overrides, parse_sweep_config
+from search.schema import SweepConfig, load_sweep_config, sweep_config_from_text
 from trainables.errors import WeakdisError
 
 DEFAULT_CONFIG = "quickstart.yaml"
@@ -69,15 +69,13 @@ def _summary_of_comment(text: str) -> str:
 
 def list_configs() -> list[str]:
     """One line per packaged sweep config: name, trials, models, dataset versions, what it is."""
-    import yaml
-
     from search.space import total_trials
 
     rows = []
     for file_name in packaged_configs():
         text = (importlib.resources.files("search.configs") / file_name).read_text()
         name = Path(file_name).stem
-        config = parse_sweep_config(yaml.safe_load(text), source=f"packaged config {file_name}", default_name=name)
+        config = sweep_config_from_text(text, source=f"packaged config {file_name}", default_name=name)
         models = ", ".join(f.model for f in config.models)
         rows.append((name, f"{total_trials(config)} trials", f"{models} on {', '.join(config.datasets)}",
                      _summary_of_comment(text)))
@@ -87,39 +85,26 @@ def list_configs() -> list[str]:
 
 def read_config(argument: str | None, overrides: list[str] | tuple[str, ...] = ()) -> SweepConfig:
     """A config path, or a packaged config by name (with or without .yaml), with ``--set`` overrides."""
-    import yaml
-
     if argument is not None and Path(argument).exists():
-        path = Path(argument)
-        if not path.is_file():
-            raise WeakdisError(f"sweep config {argument!r} is not a file (expected a YAML file)")
-        text, source, default_name = path.read_text(), str(path), path.stem
-    else:
-        name = argument or DEFAULT_CONFIG
-        if not name.endswith((".yaml", ".yml")):
-            name += ".yaml"
-        resource = importlib.resources.files("search.configs") / name
-        if argument is not None and ("/" in argument or not resource.is_file()):
-            from trainables.train_cli import packaged_train_configs
+        return load_sweep_config(argument, overrides)
+    name = argument or DEFAULT_CONFIG
+    if not name.endswith((".yaml", ".yml")):
+        name += ".yaml"
+    resource = importlib.resources.files("search.configs") / name
+    if argument is not None and ("/" in argument or not resource.is_file()):
+        from trainables.train_cli import packaged_train_configs
 
-            stem = Path(name).stem
-            for candidate in (stem, stem.removeprefix("train-")):
-                if "/" not in argument and candidate in packaged_train_configs():
-                    raise WeakdisError(f"{argument!r} is a train config (one trial), not a sweep config; "
-                                       f"run it with: weakdis train {candidate}")
-            raise WeakdisError(
-                f"sweep config {argument!r} does not exist; expected a YAML file or one of the packaged "
-                f"configs: {', '.join(packaged_configs())}"
-            )
-        text, source, default_name = resource.read_text(), f"packaged config {name}", Path(name).stem
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise WeakdisError(f"{source}: not valid YAML: {' '.join(str(error).split())}") from None
-    if overrides:
-        data = apply_overrides(data, list(overrides), source)
-        source += " with --set " + " ".join(overrides)
-    return parse_sweep_config(data, source=source, default_name=default_name)
+        stem = Path(name).stem
+        for candidate in (stem, stem.removeprefix("train-")):
+            if "/" not in argument and candidate in packaged_train_configs():
+                raise WeakdisError(f"{argument!r} is a train config (one trial), not a sweep config; "
+                                   f"run it with: weakdis train {candidate}")
+        raise WeakdisError(
+            f"sweep config {argument!r} does not exist; expected a YAML file or one of the packaged "
+            f"configs: {', '.join(packaged_configs())}"
+        )
+    return sweep_config_from_text(resource.read_text(), source=f"packaged config {name}",
+                                  default_name=Path(name).stem, overrides=overrides)
 
 
 def run(args: argparse.Namespace) -> int:
