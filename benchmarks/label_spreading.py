@@ -31,17 +31,17 @@ def spread_accuracy(labelled: np.ndarray, labels: np.ndarray, unlabelled: np.nda
     import warnings
 
     from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.semi_supervised import LabelSpreading
+
+    from trainables.models.spreading import fit_label_spreading
 
     k = min(neighbours, len(labelled))
     alone = KNeighborsClassifier(k).fit(labelled, labels).score(test, test_labels)
     points = np.concatenate([labelled, unlabelled])
     targets = np.concatenate([labels, -np.ones(len(unlabelled), dtype=np.int64)])
-    spreading = LabelSpreading(kernel="knn", n_neighbors=min(neighbours, len(points) - 1), alpha=0.2, max_iter=1000)
+    spreading = fit_label_spreading(points, targets, neighbours)
     with warnings.catch_warnings():
         # the unreached test codes' 0 / 0, counted and returned instead
         warnings.filterwarnings("ignore", "invalid value encountered in divide", RuntimeWarning)
-        spreading.fit(points, targets)
         probabilities = spreading.predict_proba(test)
     reached = np.isfinite(probabilities).all(1)
     predicted = spreading.classes_[np.argmax(np.where(reached[:, None], probabilities, 0), 1)]

@@ -336,11 +336,25 @@ def labelled_indices(dataset: Any, cfg: TrialConfig) -> torch.Tensor:
     return dataset.labelled_indices(cfg.tau, cfg.seed, sampling=cfg.tau_sampling)
 
 
+def unlabelled_indices(dataset: Any, cfg: TrialConfig, n: int) -> torch.Tensor:
+    """int64 [<= n]: training rows other than the labelled ones, drawn with the trial's seed: the
+    unlabelled images given to a model that asks for them (``unlabelled_wanted``, e.g. pseudo_labels)."""
+    labelled = labelled_indices(dataset, cfg).cpu()
+    train = dataset.splits["train"].cpu()
+    train = train[~torch.isin(train, labelled)]
+    generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "unlabelled"))
+    return train[torch.randperm(len(train), generator=generator)[:n]]
+
+
 def give_supervision(model: TakesWeakSupervision, dataset: Any, cfg: TrialConfig) -> None:
-    """Hand ``model`` the images and factors of the trial's labelled rows (``labelled_indices``)."""
+    """Hand ``model`` the images and factors of the trial's labelled rows (``labelled_indices``), and
+    the unlabelled training images it asks for (``unlabelled_indices``)."""
     labelled = labelled_indices(dataset, cfg)
     model.set_supervision(dataset.images[labelled.to(dataset.images.device)],
                           dataset.factors[labelled.to(dataset.factors.device)])
+    wanted = getattr(model, "unlabelled_wanted", 0)
+    if wanted:
+        model.set_unlabelled(dataset.images[unlabelled_indices(dataset, cfg, wanted).to(dataset.images.device)])
 
 
 def _resume(run: _Run, resume_from: str | os.PathLike) -> None:

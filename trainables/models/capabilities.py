@@ -43,7 +43,9 @@ class HasRelationalLearner(Protocol):
 
 @runtime_checkable
 class TakesWeakSupervision(Protocol):
-    """Takes the tau labelled samples (uint8 images on the device and their factor values)."""
+    """Takes the tau labelled samples (uint8 images on the device and their factor values); a model
+    whose ``unlabelled_wanted`` attribute is > 0 also takes that many unlabelled training images
+    through ``set_unlabelled(images)``."""
 
     def set_supervision(self, images: Tensor, factors: Tensor) -> None: ...
 

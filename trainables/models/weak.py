@@ -29,12 +29,13 @@ from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
 from trainables.models.factored import predictor_cross_entropy
 from trainables.models.networks import MLP, image_size_of, make_decoder, make_encoder
-from trainables.models.parallel import broadcast_module
+from trainables.models.parallel import broadcast_module, world_size
 from trainables.models.priors import COVARIANCE_ESTIMATORS, combination_indices, uniform_codes
 from trainables.models.relations import (
     DIGITS, REL_OUTPUTS, binary_relation_table, binary_relations_for, parse_relation_ends,
     rel_output_codes, relation_targets, relations_for,
 )
+from trainables.models.spreading import spread_labels
 
 REL_LOSSES = ("log_density", "mse", "mse_mean")
 LABEL_CLASSIFIERS = ("prior", "linear")
@@ -85,7 +86,15 @@ class WeakConfig(ModelConfig):
                                             # linear softmax per factor on the factor's partition (M-AE) or
                                             # the whole code (AbsAE), NOT in the papers; docs/reproduction.md
     label_batch_size: int = 64              # labelled images per step when label_weight or
-                                            # rel_encoder_weight > 0
+                                            # rel_encoder_weight > 0 (and as many pseudo-labelled ones)
+    pseudo_labels: str = ""                 # NOT in the papers: factors ("shape" or "shape,scale") whose tau
+                                            # labels are spread over unlabelled training codes at the first
+                                            # fit (label spreading, trainables/models/spreading.py) and given
+                                            # to the linear label classifier; "" = off; docs/reproduction.md
+    pseudo_label_images: int = 30000        # unlabelled training images the labels are spread over
+    pseudo_label_confidence: float = 0.7    # a spread label is kept where its probability is at least this
+    pseudo_label_alpha: float = 0.9         # label spreading's clamping factor (0.2: a few graph steps only)
+    pseudo_label_neighbours: int = 10       # neighbours of label spreading's k-NN graph
     rel_encoder_weight: float = 0.0         # weight of the ReL loss on encoded labelled images, backpropagated
                                             # into the encoder (the ReL held fixed in it): one reading of the
                                             # modular paper's "encoded input samples", trained "end-to-end";
@@ -150,6 +159,18 @@ class WeakConfig(ModelConfig):
             fail("label_batch_size", "an integer >= 1")
         if self.label_classifier not in LABEL_CLASSIFIERS:
             fail("label_classifier", "one of " + ", ".join(LABEL_CLASSIFIERS))
+        if self.pseudo_labels:
+            if not (self.label_weight > 0 and self.label_classifier == "linear"):
+                fail("pseudo_labels", "'' (off) unless label_weight > 0 and label_classifier is 'linear': "
+                     "the pseudo-labels train the linear label classifier")
+            if self.pseudo_label_images < 1:
+                fail("pseudo_label_images", "an integer >= 1")
+            if not 0 <= self.pseudo_label_confidence <= 1:
+                fail("pseudo_label_confidence", "a number in [0, 1]")
+            if not 0 < self.pseudo_label_alpha < 1:
+                fail("pseudo_label_alpha", "a number in (0, 1)")
+            if self.pseudo_label_neighbours < 1:
+                fail("pseudo_label_neighbours", "an integer >= 1")
         if self.rel_loss not in REL_LOSSES:
             fail("rel_loss", "one of " + ", ".join(REL_LOSSES))
         if self.min_component_samples is not None and self.min_component_samples < 2:
@@ -160,6 +181,13 @@ class WeakConfig(ModelConfig):
             fail("fit_batch_size", "an integer >= 1")
         if self.rel_output not in REL_OUTPUTS:
             fail("rel_output", "one of " + ", ".join(REL_OUTPUTS))
+
+
+def _pixel_scale(images: Tensor) -> float:
+    """What stored images are multiplied by to lie in [0, 1]: 1/255 for uint8 in {0..255}."""
+    if images.dtype == torch.uint8 and images.numel() and int(images.max()) > 1:
+        return 1.0 / 255.0
+    return 1.0
 
 
 def r1_penalty(logits: Tensor, inputs: Tensor, weight: float) -> Tensor:
@@ -215,6 +243,21 @@ class WeakAutoencoder(WeakdisModel):
             self._optimizers["autoencoder"].add_param_group({"params": list(self.label_head.parameters())})
         self._prior_ready = False
         self._supervision: tuple[Tensor, float, Tensor] | None = None
+        self.pseudo_label_factors = self._factor_indices(config.pseudo_labels)
+        self._unlabelled: tuple[Tensor, float] | None = None
+        self._pseudo_factors: Tensor | None = None    # int64 [unlabelled, K]: spread labels, -1 = none
+        self._pseudo_rows: Tensor | None = None       # the rows of it with a label, found at first use
+
+    def _factor_indices(self, names: str) -> tuple[int, ...]:
+        """Positions of the comma-separated factor ``names`` (``pseudo_labels``) in the dataset's factors."""
+        indices = []
+        for name in (item.strip() for item in names.split(",") if item.strip()):
+            if name not in self.spec.factor_names:
+                raise WeakdisError(f"{self.name} config: pseudo_labels={names!r} names factor {name!r}, which "
+                                   f"{self.spec.name} does not have; expected names among "
+                                   f"{', '.join(self.spec.factor_names)}")
+            indices.append(self.spec.factor_names.index(name))
+        return tuple(sorted(set(indices)))
 
     # ---- subclass hooks ----------------------------------------------------------------------
     def _code_dim(self) -> int:
@@ -266,11 +309,7 @@ class WeakAutoencoder(WeakdisModel):
         images = torch.as_tensor(images)
         factors = torch.as_tensor(factors, dtype=torch.int64)
         k = len(self.spec.factor_sizes)
-        side = image_size_of(self.spec)
-        if images.ndim != 4 or images.shape[1:] != (self.num_channels, side, side):
-            raise WeakdisError(
-                f"{self.name}.set_supervision: images have shape {tuple(images.shape)}; "
-                f"expected [tau, {self.num_channels}, {side}, {side}]")
+        self._check_images(images, "set_supervision", "tau")
         if factors.shape != (images.shape[0], k):
             raise WeakdisError(
                 f"{self.name}.set_supervision: factors have shape {tuple(factors.shape)}; "
@@ -282,10 +321,26 @@ class WeakAutoencoder(WeakdisModel):
                 f"{self.name}.set_supervision: factor values out of range; expected value k in "
                 f"[0, {tuple(self.spec.factor_sizes)}[k])")
         self._check_supervision(host_factors)
-        scale = 1.0
-        if images.dtype == torch.uint8:
-            scale = 1.0 / 255.0 if int(images.max()) > 1 else 1.0
-        self._supervision = (images, scale, factors)
+        self._supervision = (images, _pixel_scale(images), factors)
+
+    @property
+    def unlabelled_wanted(self) -> int:
+        """How many unlabelled training images :meth:`set_unlabelled` should be given (0 = none)."""
+        return self.config.pseudo_label_images if self.pseudo_label_factors else 0
+
+    def set_unlabelled(self, images: Tensor) -> None:
+        """Unlabelled training images ``[n, C, 64, 64]`` (as for :meth:`set_supervision`) that
+        ``pseudo_labels`` spreads the labels over at the first fit."""
+        images = torch.as_tensor(images)
+        self._check_images(images, "set_unlabelled", "n")
+        self._unlabelled = (images, _pixel_scale(images))
+
+    def _check_images(self, images: Tensor, method: str, rows: str) -> None:
+        side = image_size_of(self.spec)
+        if images.ndim != 4 or images.shape[1:] != (self.num_channels, side, side):
+            raise WeakdisError(
+                f"{self.name}.{method}: images have shape {tuple(images.shape)}; "
+                f"expected [{rows}, {self.num_channels}, {side}, {side}]")
 
     def _require_supervision(self, step: int) -> tuple[Tensor, float, Tensor]:
         if self._supervision is None:
@@ -304,12 +359,11 @@ class WeakAutoencoder(WeakdisModel):
         self.eval()
         try:
             device = self.device
-            codes = []
-            for start in range(0, images.shape[0], self.config.fit_batch_size):
-                chunk = images[start:start + self.config.fit_batch_size].to(device).float() * scale
-                codes.append(self.encode(chunk))
+            codes = self._encode_all(images, scale)
+            if not self._prior_ready and self.pseudo_label_factors and self._pseudo_factors is None:
+                self._spread_pseudo_labels(codes, factors, step)
             self.prior.covariance_scale = self._covariance_scale_at(step)
-            self._fit_prior_from(torch.cat(codes), factors.to(device))
+            self._fit_prior_from(codes, factors.to(device))
             if not self._prior_ready and self.config.disc_restart:
                 self._optimizers["discriminator"].state.clear()
             self._set_code_standardisation()
@@ -319,6 +373,41 @@ class WeakAutoencoder(WeakdisModel):
         finally:
             self.train(was_training)
         self._prior_ready = True
+
+    def _encode_all(self, images: Tensor, scale: float) -> Tensor:
+        """Codes of stored ``images`` in chunks of ``fit_batch_size`` (the caller sets eval mode)."""
+        chunks = []
+        for start in range(0, images.shape[0], self.config.fit_batch_size):
+            chunk = images[start:start + self.config.fit_batch_size].to(self.device).float() * scale
+            chunks.append(self.encode(chunk))
+        return torch.cat(chunks)
+
+    def _spread_pseudo_labels(self, labelled_codes: Tensor, factors: Tensor, step: int) -> None:
+        """Spread the labels of each ``pseudo_labels`` factor over the unlabelled images' codes; keep
+        those at least ``pseudo_label_confidence`` sure."""
+        if self._unlabelled is None:
+            raise WeakdisError(
+                f"{self.name}: pseudo_labels={self.config.pseudo_labels!r} spreads labels over unlabelled "
+                f"images at step {step}, but none were given; call set_unlabelled(images) first "
+                f"(the training loop gives unlabelled_wanted={self.unlabelled_wanted} of them)")
+        unlabelled = self._encode_all(*self._unlabelled).cpu().numpy()
+        labelled = labelled_codes.cpu().numpy()
+        host_factors = factors.cpu().numpy()
+        pseudo = torch.full((len(unlabelled), len(self.spec.factor_sizes)), -1, dtype=torch.int64)
+        for k in self.pseudo_label_factors:
+            spread, probability = spread_labels(labelled, host_factors[:, k], unlabelled,
+                                                self.config.pseudo_label_neighbours, self.config.pseudo_label_alpha)
+            keep = probability >= max(self.config.pseudo_label_confidence, 1e-12)
+            pseudo[:, k] = torch.as_tensor(np.where(keep, spread, -1))
+        pseudo = pseudo.to(self.device)
+        if world_size() > 1:
+            torch.distributed.broadcast(pseudo, 0)   # BatchNorm statistics, so codes, differ by rank
+        self._pseudo_factors, self._pseudo_rows = pseudo, None
+
+    def pseudo_labels(self) -> Tensor | None:
+        """int64 ``[n, K]``: the spread label of each unlabelled image's factor (-1 = none kept), once
+        spread at the first fit; None before, or with ``pseudo_labels`` off."""
+        return self._pseudo_factors
 
     def _covariance_scale_at(self, step: int) -> float:
         """``prior_covariance_scale``, reached geometrically from 1 over ``prior_covariance_anneal_steps``
@@ -473,8 +562,12 @@ class WeakAutoencoder(WeakdisModel):
         x = self.prepare_images(batch)
         uses_labels = self.config.label_weight > 0 or self.config.rel_encoder_weight > 0
         labelled = self._labelled_batch() if uses_labels and self._prior_ready else None
-        if labelled is not None:
-            x = torch.cat([x, self.prepare_images(labelled[0])])
+        pseudo = self._pseudo_labelled_batch() if self._pseudo_factors is not None and self._prior_ready else None
+        ends = [x.shape[0]]
+        for extra in (labelled, pseudo):
+            if extra is not None:
+                x = torch.cat([x, self.prepare_images(extra[0])])
+                ends.append(x.shape[0])
         target = x.float()
 
         self.discriminator.requires_grad_(False)
@@ -491,13 +584,16 @@ class WeakAutoencoder(WeakdisModel):
                 extra_losses[key] = value
                 loss = loss + weight * value
             if labelled is not None:
-                z_labelled = z[-labelled[1].shape[0]:]
+                z_labelled = z[ends[0]:ends[1]]
                 if self.config.label_weight > 0:
                     extra_losses["label"] = self._label_loss(z_labelled, labelled[1])
                     loss = loss + self.config.label_weight * extra_losses["label"]
                 if self.config.rel_encoder_weight > 0:
                     extra_losses["rel_encoded"] = self._encoded_relation_loss(z_labelled, labelled[1])
                     loss = loss + self.config.rel_encoder_weight * extra_losses["rel_encoded"]
+            if pseudo is not None:
+                extra_losses["pseudo_label"] = self._pseudo_label_loss(z[ends[-2]:], pseudo[1])
+                loss = loss + self.config.label_weight * extra_losses["pseudo_label"]
         self.discriminator.requires_grad_(True)
         self._optimise(self._optimizers["autoencoder"], loss)
 
@@ -529,6 +625,18 @@ class WeakAutoencoder(WeakdisModel):
             return F.cross_entropy(self.prior.log_prob_components(z_labelled), components)
         logits = torch.cat([head(part) for head, part in zip(self.label_head, self._label_head_inputs(z_labelled))], 1)
         return predictor_cross_entropy(logits, self.prior.component_factors[components], tuple(self.spec.factor_sizes))
+
+    def _pseudo_label_loss(self, z_pseudo: Tensor, factors: Tensor) -> Tensor:
+        """The linear label classifier's cross-entropy on pseudo-labelled codes, summed over the
+        ``pseudo_labels`` factors, each a mean over the codes that have its label."""
+        inputs = self._label_head_inputs(z_pseudo)
+        loss = z_pseudo.new_zeros(())
+        for k in self.pseudo_label_factors:
+            labels = factors[:, k]
+            has = (labels >= 0).float()
+            per_code = F.cross_entropy(self.label_head[k](inputs[k]), labels.clamp_min(0), reduction="none")
+            loss = loss + (per_code * has).sum() / has.sum().clamp_min(1.0)
+        return loss
 
     def _encoded_relation_loss(self, z_labelled: Tensor, components: Tensor) -> Tensor:
         """The ReL's loss on the codes of labelled images under random relations, with gradients into
@@ -563,6 +671,19 @@ class WeakAutoencoder(WeakdisModel):
         values = factors[pick.to(factors.device)].to(self.device)
         return chosen, combination_indices(values, self.spec.factor_sizes)
 
+    def _pseudo_labelled_batch(self) -> tuple[Tensor, Tensor] | None:
+        """``label_batch_size`` unlabelled images with a kept spread label and their labels ``[n, K]``
+        (-1 = none); None when no spread label was kept."""
+        images, scale = self._unlabelled
+        if self._pseudo_rows is None:
+            self._pseudo_rows = torch.nonzero((self._pseudo_factors >= 0).any(1)).squeeze(1)
+        rows = self._pseudo_rows
+        if rows.numel() == 0:
+            return None
+        pick = rows[torch.randint(rows.numel(), (self.config.label_batch_size,), generator=self.generator(),
+                                  device=self.device)]
+        return images[pick.to(images.device)].to(self.device).float() * scale, self._pseudo_factors[pick]
+
     def _generator_loss(self, z: Tensor) -> Tensor:
         """Non-saturating generator loss ``-log d(z)``, summed over discriminators, mean over batch."""
         logits = self._discriminate(z)
@@ -580,7 +701,13 @@ class WeakAutoencoder(WeakdisModel):
         return {"factors": factors, "codes": codes}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"prior_ready": self._prior_ready}
+        state: dict[str, Any] = {"prior_ready": self._prior_ready}
+        if self._pseudo_factors is not None:
+            state["pseudo_labels"] = self._pseudo_factors.cpu()
+        return state
 
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         self._prior_ready = bool(state.get("prior_ready", False))
+        pseudo = state.get("pseudo_labels")
+        self._pseudo_factors = None if pseudo is None else torch.as_tensor(pseudo, dtype=torch.int64).to(self.device)
+        self._pseudo_rows = None
