@@ -9,7 +9,8 @@ docs/reproduction.md quotes it for dsprites:v3 ("What 1,000 labelled images reac
 
 The labelled images are the trial's own (its tau, seed and tau_sampling); the unlabelled ones are
 other training images and the test codes come from test images, both drawn with seed 0. Codes are
-the model's representation (the mean code), standardised on the training codes.
+the model's representation (the mean code), standardised on the training codes. A trial trained with
+``pseudo_labels`` also gets how many of its own spread labels it kept and how many are right.
 """
 from __future__ import annotations
 
@@ -84,6 +85,26 @@ def report(path: str, unlabelled: int = 10000, test: int = 2000, neighbours: int
             np.concatenate([z_labelled, z_others]), np.concatenate([f_labelled[:, k], f_others[:, k]])).score(z_test, f_test[:, k])
         lines.append(f"  {name:<12} labelled alone {alone:.3f}, spread over the unlabelled {spread:.3f} "
                      f"({unreached:.3f} of the test codes unreached), every training code labelled {everything:.3f}")
+    return lines + pseudo_label_lines(cfg, model, dataset)
+
+
+def pseudo_label_lines(cfg, model, dataset) -> list[str]:
+    """For a trial with ``pseudo_labels``: per spread factor, the share of its unlabelled images whose
+    spread label was kept, and the share of those that are right."""
+    from trainables.loop import unlabelled_indices
+
+    pseudo = model.pseudo_labels() if hasattr(model, "pseudo_labels") else None
+    if pseudo is None:
+        return []
+    rows = unlabelled_indices(dataset, cfg, model.unlabelled_wanted)
+    truth = dataset.factors[rows.to(dataset.factors.device)].cpu()
+    pseudo = pseudo.cpu()
+    lines = [f"  the trial's own spread labels (pseudo_labels={cfg.extra['pseudo_labels']!r}, "
+             f"{len(rows)} unlabelled training images):"]
+    for k in model.pseudo_label_factors:
+        kept = pseudo[:, k] >= 0
+        right = float((pseudo[kept, k] == truth[kept, k]).float().mean()) if kept.any() else float("nan")
+        lines.append(f"  {model.spec.factor_names[k]:<12} kept {float(kept.float().mean()):.3f}, right {right:.3f}")
     return lines
 
 
