@@ -14,8 +14,12 @@ from trainables.models import build_model
 STEPS = 4
 
 
-def _config(seed: int):
-    return trial_config("absae", seed=seed, lr=1e-3, warmup_steps=2, rel_batch_size=8)
+PSEUDO = {"label_weight": 1.0, "label_classifier": "linear", "label_batch_size": 4, "pseudo_labels": "shape",
+          "pseudo_label_images": 40, "pseudo_label_confidence": 0.0, "pseudo_label_neighbours": 5}
+
+
+def _config(seed: int, pseudo: bool = False):
+    return trial_config("absae", seed=seed, lr=1e-3, warmup_steps=2, rel_batch_size=8, extra=PSEUDO if pseudo else {})
 
 
 def _supervision():
@@ -29,13 +33,18 @@ def _batches(seed: int):
     return [draw_sprites(random_factors(6, DSPRITES_V2, g), g) for _ in range(STEPS)]
 
 
-def _train(seed: int, batch_seed: int) -> dict[str, torch.Tensor]:
-    model = build_model(_config(seed), stand_in_dataset())
+def _train(seed: int, batch_seed: int, pseudo: bool = False) -> dict[str, torch.Tensor]:
+    model = build_model(_config(seed, pseudo), stand_in_dataset())
     model.set_supervision(*_supervision())
+    if pseudo:
+        g = torch.Generator().manual_seed(200)
+        model.set_unlabelled((draw_sprites(random_factors(40, DSPRITES_V2, g), g) * 1).to(torch.uint8))
     for step, batch in enumerate(_batches(batch_seed)):
         model.train_step(batch, step)
     state = {f"param.{k}": v.detach().clone() for k, v in model.named_parameters()}
     state.update({f"prior.{k}": v.clone() for k, v in model.prior.state_dict().items()})
+    if pseudo:
+        state["pseudo_labels"] = model.pseudo_labels().clone()
     return state
 
 
@@ -47,7 +56,9 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         different = _train(seed=rank, batch_seed=10 + rank)
         # the same seed and the same batches on each rank
         same = _train(seed=0, batch_seed=10)
-        torch.save({"different": different, "same": same}, f"{out_dir}/rank{rank}.pt")
+        # spread labels: every rank takes rank 0's (its BatchNorm statistics, so its codes, differ)
+        pseudo = _train(seed=rank, batch_seed=10 + rank, pseudo=True)
+        torch.save({"different": different, "same": same, "pseudo": pseudo}, f"{out_dir}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -61,8 +72,10 @@ def _free_port() -> int:
 def test_two_ranks_stay_in_sync_and_match_single_process(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    for key, value in rank0["different"].items():
-        assert torch.equal(value, rank1["different"][key]), key
+    for run in ("different", "pseudo"):
+        for key, value in rank0[run].items():
+            assert torch.equal(value, rank1[run][key]), (run, key)
+    assert (rank0["pseudo"]["pseudo_labels"][:, 0] >= 0).all()
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
