@@ -289,6 +289,25 @@ def test_label_spreading_carries_labels_through_the_unlabelled_codes_that_neares
     assert unreached == pytest.approx(50 / 250) and spread == pytest.approx(200 / 250, abs=0.01)
 
 
+def test_label_spreading_scores_a_trials_own_spread_labels(tmp_path, monkeypatch, capsys):
+    from trainables.loop import load_trial, unlabelled_indices
+
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+    sets = ["model=mae", "dataset=dsprites:v2", "data_images=600", "steps=6", "warmup_steps=4", "eval_every=6",
+            "eval_points=60", "tau=100", "batch_size=16", "mlp_hidden=32", "device=cpu", "label_weight=1",
+            "label_classifier=linear", "label_batch_size=8", "pseudo_labels=shape", "pseudo_label_images=200",
+            "pseudo_label_confidence=0"]
+    trial = _train(tmp_path / "mae", sets)
+    _load("label_spreading").main([str(trial), "--unlabelled", "100", "--test", "40"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-2] == "  the trial's own spread labels (pseudo_labels='shape', 200 unlabelled training images):"
+    cfg, model, dataset = load_trial(trial)
+    truth = dataset.factors[unlabelled_indices(dataset, cfg, 200), 0]
+    kept = model.pseudo_labels()[:, 0] >= 0
+    right = (model.pseudo_labels()[kept, 0] == truth[kept]).float().mean()
+    assert printed[-1] == f"  shape        kept {float(kept.float().mean()):.3f}, right {float(right):.3f}"
+
+
 def test_label_spreading_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     _load("label_spreading").main([str(tiny_mae_trial), "--unlabelled", "200", "--test", "40"])
     printed = capsys.readouterr().out.splitlines()

@@ -157,24 +157,3 @@ def test_a_trial_gives_the_model_unlabelled_images_and_resumes_with_its_spread_l
     assert len(rows) == 300 and not torch.isin(rows, labelled_indices(dataset, saved_cfg)).any()
     assert model.pseudo_labels().shape == (300, 3)
 
-
-def test_the_label_spreading_benchmark_scores_a_trials_own_spread_labels(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    cfg = TrialConfig(model="mae", dataset="dsprites:v2", data_images=2000, steps=6, warmup_steps=4, batch_size=16,
-                      tau=200, eval_every=6, eval_points=60, rel_batch_size=16, device="cpu", seed=5, alpha=0.0,
-                      extra=PSEUDO)
-    train(cfg, out_dir=tmp_path / "trial")
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "label_spreading.py"
-    spec = importlib.util.spec_from_file_location("label_spreading_benchmark", path)
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    benchmark.main([str(tmp_path / "trial"), "--unlabelled", "100", "--test", "40"])
-    printed = capsys.readouterr().out.splitlines()
-    assert printed[-2] == "  the trial's own spread labels (pseudo_labels='shape', 300 unlabelled training images):"
-    _, model, dataset = load_trial(tmp_path / "trial")
-    rows = unlabelled_indices(dataset, cfg, 300)
-    kept = model.pseudo_labels()[:, 0] >= 0
-    right = (model.pseudo_labels()[kept, 0] == dataset.factors[rows][kept, 0]).float().mean()
-    assert printed[-1] == f"  shape        kept {float(kept.float().mean()):.3f}, right {float(right):.3f}"
