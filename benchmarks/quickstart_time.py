@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def readme_sweep_command() -> str:
     """The `weakdis sweep ...` part of the README's quickstart-command block."""
-    text = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- quickstart-command -->\s*```bash\n(.*?)\n```\s*<!-- /quickstart-command -->", text, re.S)
-    if block is None:
+    # .ci/readme-block is what CI reads the README's blocks with
+    block = subprocess.run([str(ROOT / ".ci" / "readme-block"), "quickstart-command"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    if not block:
         raise SystemExit("README.md has no quickstart-command block")
-    command = block.group(1).strip().split("&&")[-1].strip()
+    command = block.split("&&")[-1].strip()
     if not command.startswith("weakdis sweep"):
         raise SystemExit(f"the README's quickstart ends in {command!r}, not a `weakdis sweep` command")
     return command
