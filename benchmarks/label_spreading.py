@@ -99,7 +99,7 @@ def pseudo_label_lines(cfg, model, dataset) -> list[str]:
     rows = unlabelled_indices(dataset, cfg, model.unlabelled_wanted)
     truth = dataset.factors[rows.to(dataset.factors.device)].cpu()
     pseudo = pseudo.cpu()
-    lines = [f"  the trial's own spread labels (pseudo_labels={cfg.extra['pseudo_labels']!r}, "
+    lines = [f"  the trial's own spread labels (pseudo_labels={model.config.pseudo_labels!r}, "
              f"{len(rows)} unlabelled training images):"]
     for k in model.pseudo_label_factors:
         kept = pseudo[:, k] >= 0

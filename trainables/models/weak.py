@@ -246,7 +246,7 @@ class WeakAutoencoder(WeakdisModel):
         self.pseudo_label_factors = self._factor_indices(config.pseudo_labels)
         self._unlabelled: tuple[Tensor, float] | None = None
         self._pseudo_factors: Tensor | None = None    # int64 [unlabelled, K]: spread labels, -1 = none
-        self._pseudo_rows: Tensor | None = None       # the rows of it with a label, found at first use
+        self._pseudo_rows: Tensor | None = None       # the rows of it with a label
 
     def _factor_indices(self, names: str) -> tuple[int, ...]:
         """Positions of the comma-separated factor ``names`` (``pseudo_labels``) in the dataset's factors."""
@@ -402,7 +402,11 @@ class WeakAutoencoder(WeakdisModel):
         pseudo = pseudo.to(self.device)
         if world_size() > 1:
             torch.distributed.broadcast(pseudo, 0)   # BatchNorm statistics, so codes, differ by rank
-        self._pseudo_factors, self._pseudo_rows = pseudo, None
+        self._keep_pseudo_labels(pseudo)
+
+    def _keep_pseudo_labels(self, pseudo: Tensor | None) -> None:
+        self._pseudo_factors = pseudo
+        self._pseudo_rows = None if pseudo is None else torch.nonzero((pseudo >= 0).any(1)).squeeze(1)
 
     def pseudo_labels(self) -> Tensor | None:
         """int64 ``[n, K]``: the spread label of each unlabelled image's factor (-1 = none kept), once
@@ -675,8 +679,6 @@ class WeakAutoencoder(WeakdisModel):
         """``label_batch_size`` unlabelled images with a kept spread label and their labels ``[n, K]``
         (-1 = none); None when no spread label was kept."""
         images, scale = self._unlabelled
-        if self._pseudo_rows is None:
-            self._pseudo_rows = torch.nonzero((self._pseudo_factors >= 0).any(1)).squeeze(1)
         rows = self._pseudo_rows
         if rows.numel() == 0:
             return None
@@ -709,5 +711,4 @@ class WeakAutoencoder(WeakdisModel):
     def load_extra_state(self, state: Mapping[str, Any]) -> None:
         self._prior_ready = bool(state.get("prior_ready", False))
         pseudo = state.get("pseudo_labels")
-        self._pseudo_factors = None if pseudo is None else torch.as_tensor(pseudo, dtype=torch.int64).to(self.device)
-        self._pseudo_rows = None
+        self._keep_pseudo_labels(None if pseudo is None else torch.as_tensor(pseudo, dtype=torch.int64).to(self.device))
