@@ -211,7 +211,8 @@ def load_sweep_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
     """Read and validate a sweep config file, with ``--set`` overrides (:func:`apply_overrides`)."""
     path = Path(path)
     if not path.is_file():
-        raise WeakdisError(f"sweep config {str(path)!r} does not exist (expected a YAML file)")
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise WeakdisError(f"sweep config {str(path)!r} {problem} (expected a YAML file)")
     return sweep_config_from_text(path.read_text(), source=str(path), default_name=path.stem, overrides=overrides)
 
 

@@ -209,6 +209,8 @@ def test_seed_is_searched_or_repeated_not_both():
 def test_load_from_file_errors(tmp_path):
     with pytest.raises(WeakdisError, match="does not exist"):
         load_sweep_config(tmp_path / "missing.yaml")
+    with pytest.raises(WeakdisError, match=r"is not a file \(expected a YAML file\)"):
+        load_sweep_config(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("dataset: [unclosed\n")
     with pytest.raises(WeakdisError, match=r"bad.yaml: not valid YAML"):
