@@ -10,7 +10,10 @@ relations read on every factor and on the moved factor alone (``relation_accurac
 docs/reproduction.md quotes it for ``dsprites:v3`` (M-AE's shape and orientation components lie on
 top of each other; AbsAE's shape is read at ~0.7) and for Shapes3D.
 
-    python benchmarks/prior_diagnostics.py TRIAL_DIR [TRIAL_DIR ...] [--codes 4000] [--samples 20000]
+    python benchmarks/prior_diagnostics.py TRIAL_DIR [TRIAL_DIR ...] [--codes 4000] [--samples 20000] [--probe 0]
+
+``--probe N`` also trains a small MLP per factor on N training codes and reads the test codes with it:
+what the code holds of each factor, whatever the mixture reads (dsprites:v3's orientation, for one).
 
 TRIAL_DIR: a ``weakdis train`` output directory or a sweep trial's checkpoint directory. Codes come
 from test images drawn with seed 0; prior samples and relations use seed 0 too.
@@ -71,12 +74,35 @@ def per_factor_accuracy(predicted: np.ndarray, expected: np.ndarray) -> tuple[fl
     return float(right.all(axis=1).mean()), right.mean(axis=0)
 
 
+def accuracy_by_class(predicted: np.ndarray, expected: np.ndarray, column: int) -> list[tuple[int, np.ndarray]]:
+    """[(class, share right per factor [K])] for each class of factor ``column`` present in ``expected``."""
+    right = np.asarray(predicted) == np.asarray(expected)
+    return [(int(c), right[expected[:, column] == c].mean(axis=0)) for c in np.unique(expected[:, column])]
+
+
+def probe_predictions(train_codes: np.ndarray, train_factors: np.ndarray, test_codes: np.ndarray,
+                      random_state: int) -> np.ndarray:
+    """int [N, K]: each test code's factors as predicted by one small MLP per factor (standardised
+    codes, two hidden layers of 256, early stopping) trained on the training codes: what the code
+    holds of each factor, linearly or not, where the mixture may read less."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    columns = []
+    for k in range(train_factors.shape[1]):
+        probe = make_pipeline(StandardScaler(), MLPClassifier((256, 256), max_iter=300, early_stopping=True,
+                                                              random_state=random_state))
+        columns.append(probe.fit(train_codes, train_factors[:, k]).predict(test_codes))
+    return np.stack(columns, axis=1)
+
+
 def _fmt(names, values) -> str:
     return ", ".join(f"{n} {v:.3f}" for n, v in zip(names, values))
 
 
 @torch.no_grad()
-def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
+def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -> list[str]:
     from analysis.metrics.weak import moved_factors
     from trainables.evaluation import encode_representation
     from trainables.loop import labelled_indices, load_trial
@@ -118,6 +144,22 @@ def report(path: str, codes: int = 4000, samples: int = 20000) -> list[str]:
                 label = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
                 cells.append(f"{label} {per_factor_accuracy(predicted[rows], expected[rows])[0]:.2f}")
         lines.append(f"    all right by {factor.name} class: " + ", ".join(cells))
+    # the factor with the fewest classes (dSprites' and Shapes3D's shape): symmetric shapes bound orientation
+    group = int(np.argmin(dataset.factor_sizes))
+
+    def by_group(read: np.ndarray) -> str:
+        return "; ".join(f"{c}: {_fmt(names, values)}" for c, values in accuracy_by_class(read, expected, group))
+
+    lines.append(f"    by {names[group]} class: {by_group(predicted)}")
+    if probe > 0:
+        split = dataset.splits["train"].cpu()
+        train = split[torch.randperm(len(split), generator=torch.Generator().manual_seed(1))[:probe]].to(dataset.device)
+        probed = probe_predictions(encode_representation(model, dataset, train)[1],
+                                dataset.factors[train].cpu().numpy(), test_codes, random_state=0)
+        every, by_factor = per_factor_accuracy(probed, expected)
+        lines.append(f"  test codes read by an MLP probe ({len(train)} training codes): all {every:.3f}; "
+                     f"{_fmt(names, by_factor)}")
+        lines.append(f"    by {names[group]} class: {by_group(probed)}")
     labelled = labelled_indices(dataset, cfg).to(dataset.device)
     every, by_factor = per_factor_accuracy(encode_representation(model, dataset, labelled)[0].astype(np.int64),
                                            dataset.factors[labelled].cpu().numpy())
@@ -158,9 +200,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("trials", nargs="+", help="trial output or checkpoint directories")
     parser.add_argument("--codes", type=int, default=4000, help="test images encoded (default 4000)")
     parser.add_argument("--samples", type=int, default=20000, help="prior samples, split evenly (default 20000)")
+    parser.add_argument("--probe", type=int, default=0,
+                        help="training codes for an MLP probe of each factor (default 0: no probe)")
     args = parser.parse_args(argv)
     for path in args.trials:
-        print("\n".join(report(path, args.codes, args.samples)), flush=True)
+        print("\n".join(report(path, args.codes, args.samples, args.probe)), flush=True)
 
 
 if __name__ == "__main__":

@@ -199,9 +199,40 @@ def test_prior_diagnostics_code_fit_tells_a_wider_code_space_from_codes_outside_
     assert wide["log_density"] < fit["log_density"] - 10
 
 
+def test_prior_diagnostics_probe_reads_a_factor_on_a_circle_the_mixture_would_need_a_curve_for():
+    diagnostics = _load("prior_diagnostics")
+    rng = np.random.default_rng(0)
+
+    def codes(n):
+        # factor 0: five sectors of a circle in dims 0-1; factor 1: the sign of dim 2; dim 3 noise
+        angle = rng.uniform(0, 2 * np.pi, n)
+        sign = rng.integers(0, 2, n)
+        z = np.stack([np.cos(angle), np.sin(angle), (2 * sign - 1) * rng.uniform(0.5, 1, n), rng.normal(size=n)], 1)
+        return z, np.stack([(angle // (2 * np.pi / 5)).astype(int), sign], 1)
+
+    train, train_factors = codes(2000)
+    test, test_factors = codes(500)
+    predicted = diagnostics.probe_predictions(train, train_factors, test, random_state=0)
+    assert predicted.shape == (500, 2)
+    assert (predicted == test_factors).mean(axis=0).min() > 0.9
+    noise = diagnostics.probe_predictions(rng.normal(size=(2000, 4)), train_factors, test, random_state=0)
+    assert (noise[:, 0] == test_factors[:, 0]).mean() < 0.35                  # chance: 0.2
+    assert (diagnostics.probe_predictions(train, train_factors, test, random_state=0) == predicted).all()
+
+
+def test_prior_diagnostics_accuracy_by_class_splits_each_factors_accuracy_by_one_factors_class():
+    diagnostics = _load("prior_diagnostics")
+    expected = np.array([[0, 1], [0, 2], [1, 1], [1, 2], [1, 0]])
+    predicted = np.array([[0, 1], [0, 0], [1, 1], [0, 2], [1, 1]])
+    rows = diagnostics.accuracy_by_class(predicted, expected, column=0)
+    assert [c for c, _ in rows] == [0, 1]
+    np.testing.assert_allclose(rows[0][1], [1.0, 0.5])
+    np.testing.assert_allclose(rows[1][1], [2 / 3, 2 / 3])
+
+
 def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     diagnostics = _load("prior_diagnostics")
-    diagnostics.main([str(tiny_mae_trial), "--codes", "40", "--samples", "270"])
+    diagnostics.main([str(tiny_mae_trial), "--codes", "40", "--samples", "270", "--probe", "60"])
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == f"{tiny_mae_trial}: mae on dsprites:v2, seed 0, 27 components"
     number = r"(\d\.\d{3})"
@@ -218,7 +249,12 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
         assert values[0] <= min(values[1:]) <= 1
     # dsprites:v2 keeps scale and orientation as nuisance factors: one line each, six groups of classes
     assert [line.split(" class:")[0].strip() for line in printed if " class:" in line] == [
-        "all right by scale", "all right by orientation"]
+        "all right by scale", "all right by orientation", "by shape", "by shape"]     # the prior's, the probe's
+    probe = next(re.match(rf"^  test codes read by an MLP probe \(60 training codes\): all {number}; {factors}$", line)
+                 for line in printed if "MLP probe" in line)
+    assert probe and all(0 <= float(value) <= 1 for value in probe.groups())
+    by_shape = [line for line in printed if line.startswith("    by shape class: ")]
+    assert all(re.fullmatch(rf"    by shape class: (\d: {factors}(; )?)+", line) for line in by_shape)
     assert printed[[i for i, line in enumerate(printed) if "orientation class" in line][0]].count(",") == 5
     assert any(line.startswith("  Mahalanobis distance between neighbouring values' components: shape ")
                for line in printed)

@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from test_models_helpers import DSPRITES_V2, stand_in_dataset, trial_config
 from trainables.data import generate_file, load_dataset
@@ -420,3 +421,31 @@ def test_linear_label_classifier_reads_each_factor_from_its_partition_and_learns
     assert np.mean(losses[-10:]) < 0.5 * losses[2]
     with pytest.raises(WeakdisError, match="label_classifier"):
         build_model(trial_config(name, extra={"label_classifier": "mlp"}), sprites)
+
+
+def test_label_factors_limit_the_linear_label_term_to_the_named_factors_heads(sprites):
+    extra = {"label_weight": 1.0, "label_classifier": "linear", "label_batch_size": 32, "mlp_hidden": 64}
+    every = build_model(trial_config("absae", extra=extra), sprites)
+    shape_only = build_model(trial_config("absae", extra={**extra, "label_factors": "shape"}), sprites)
+    for model in (every, shape_only):
+        _supervise(model, sprites)
+    shape_only.load_state_dict(every.state_dict())       # the same heads: only the term differs
+    codes = torch.randn(32, every.code_dim, generator=torch.Generator().manual_seed(0))
+    factors = torch.stack([torch.randint(0, size, (32,), generator=torch.Generator().manual_seed(size))
+                           for size in every.spec.factor_sizes], 1)
+    components = combination_indices(factors, every.spec.factor_sizes)
+    every._fit_prior_from(codes, factors)
+    shape_only._fit_prior_from(codes, factors)
+    heads = [F.cross_entropy(head(codes), factors[:, k]) for k, head in enumerate(every.label_head)]
+    torch.testing.assert_close(every._label_loss(codes, components), sum(heads))
+    torch.testing.assert_close(shape_only._label_loss(codes, components), heads[0])
+    z = codes.clone().requires_grad_(True)
+    shape_only._label_loss(z, components).backward()
+    assert shape_only.label_head[1].weight.grad is None and shape_only.label_head[0].weight.grad is not None
+    with pytest.raises(WeakdisError, match="label_factors='shape'.*label_classifier is 'linear'"):
+        build_model(trial_config("absae", extra={"label_factors": "shape"}), sprites)
+    with pytest.raises(WeakdisError, match="label_factors='hue'.*'hue'.*shape, posX, posY"):
+        build_model(trial_config("absae", extra={**extra, "label_factors": "hue"}), sprites)
+    with pytest.raises(WeakdisError, match="pseudo_labels='posX'.*outside label_factors='shape'.*expected factors "
+                                           "among shape$"):
+        build_model(trial_config("absae", extra={**extra, "label_factors": "shape", "pseudo_labels": "posX"}), sprites)

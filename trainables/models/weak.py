@@ -27,7 +27,6 @@ from torch import Tensor, nn
 
 from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig, WeakdisModel, make_adam, seeded
-from trainables.models.factored import predictor_cross_entropy
 from trainables.models.networks import MLP, image_size_of, make_decoder, make_encoder
 from trainables.models.parallel import broadcast_module, world_size
 from trainables.models.priors import COVARIANCE_ESTIMATORS, combination_indices, uniform_codes
@@ -85,6 +84,8 @@ class WeakConfig(ModelConfig):
                                             # "prior" = the mixture (component posterior); "linear" = a learnt
                                             # linear softmax per factor on the factor's partition (M-AE) or
                                             # the whole code (AbsAE), NOT in the papers; docs/reproduction.md
+    label_factors: str = ""                 # with label_classifier "linear": the factors whose heads the label
+                                            # term trains ("shape" or "shape,scale"); "" = every factor
     label_batch_size: int = 64              # labelled images per step when label_weight or
                                             # rel_encoder_weight > 0 (and as many pseudo-labelled ones)
     pseudo_labels: str = ""                 # NOT in the papers: factors ("shape" or "shape,scale") whose tau
@@ -159,6 +160,9 @@ class WeakConfig(ModelConfig):
             fail("label_batch_size", "an integer >= 1")
         if self.label_classifier not in LABEL_CLASSIFIERS:
             fail("label_classifier", "one of " + ", ".join(LABEL_CLASSIFIERS))
+        if self.label_factors and self.label_classifier != "linear":
+            fail("label_factors", "'' (every factor) unless label_classifier is 'linear': the mixture's "
+                 "cross-entropy reads whole combinations")
         if self.pseudo_labels:
             if not (self.label_weight > 0 and self.label_classifier == "linear"):
                 fail("pseudo_labels", "'' (off) unless label_weight > 0 and label_classifier is 'linear': "
@@ -243,17 +247,23 @@ class WeakAutoencoder(WeakdisModel):
             self._optimizers["autoencoder"].add_param_group({"params": list(self.label_head.parameters())})
         self._prior_ready = False
         self._supervision: tuple[Tensor, float, Tensor] | None = None
-        self.pseudo_label_factors = self._factor_indices(config.pseudo_labels)
+        self.label_factors = (self._factor_indices("label_factors", config.label_factors)
+                              or tuple(range(len(spec.factor_sizes))))
+        self.pseudo_label_factors = self._factor_indices("pseudo_labels", config.pseudo_labels)
+        if not set(self.pseudo_label_factors) <= set(self.label_factors):
+            raise WeakdisError(f"{self.name} config: pseudo_labels={config.pseudo_labels!r} names factors outside "
+                               f"label_factors={config.label_factors!r}; expected factors among "
+                               f"{', '.join(self.spec.factor_names[k] for k in self.label_factors)}")
         self._unlabelled: tuple[Tensor, float] | None = None
         self._pseudo_factors: Tensor | None = None    # int64 [unlabelled, K]: spread labels, -1 = none
         self._pseudo_rows: Tensor | None = None       # the rows of it with a label
 
-    def _factor_indices(self, names: str) -> tuple[int, ...]:
-        """Positions of the comma-separated factor ``names`` (``pseudo_labels``) in the dataset's factors."""
+    def _factor_indices(self, key: str, names: str) -> tuple[int, ...]:
+        """Positions of the comma-separated factor ``names`` (config ``key``) in the dataset's factors."""
         indices = []
         for name in (item.strip() for item in names.split(",") if item.strip()):
             if name not in self.spec.factor_names:
-                raise WeakdisError(f"{self.name} config: pseudo_labels={names!r} names factor {name!r}, which "
+                raise WeakdisError(f"{self.name} config: {key}={names!r} names factor {name!r}, which "
                                    f"{self.spec.name} does not have; expected names among "
                                    f"{', '.join(self.spec.factor_names)}")
             indices.append(self.spec.factor_names.index(name))
@@ -627,8 +637,9 @@ class WeakAutoencoder(WeakdisModel):
         distance; a learnt classifier's does not (docs/reproduction.md)."""
         if self.config.label_classifier == "prior":
             return F.cross_entropy(self.prior.log_prob_components(z_labelled), components)
-        logits = torch.cat([head(part) for head, part in zip(self.label_head, self._label_head_inputs(z_labelled))], 1)
-        return predictor_cross_entropy(logits, self.prior.component_factors[components], tuple(self.spec.factor_sizes))
+        inputs = self._label_head_inputs(z_labelled)
+        factors = self.prior.component_factors[components]
+        return sum(F.cross_entropy(self.label_head[k](inputs[k]), factors[:, k]) for k in self.label_factors)
 
     def _pseudo_label_loss(self, z_pseudo: Tensor, factors: Tensor) -> Tensor:
         """The linear label classifier's cross-entropy on pseudo-labelled codes, summed over the
