@@ -84,8 +84,8 @@ class WeakConfig(ModelConfig):
                                             # "prior" = the mixture (component posterior); "linear" = a learnt
                                             # linear softmax per factor on the factor's partition (M-AE) or
                                             # the whole code (AbsAE), NOT in the papers; docs/reproduction.md
-    label_factors: str = ""                 # with label_classifier "linear": the factors whose heads the label
-                                            # term trains ("shape" or "shape,scale"); "" = every factor
+    label_factors: str = ""                 # NOT in the papers: with label_classifier "linear", the factors whose
+                                            # heads the label term trains ("shape", "shape,posX"); "" = every one
     label_batch_size: int = 64              # labelled images per step when label_weight or
                                             # rel_encoder_weight > 0 (and as many pseudo-labelled ones)
     pseudo_labels: str = ""                 # NOT in the papers: factors ("shape" or "shape,scale") whose tau
