@@ -155,7 +155,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
         split = dataset.splits["train"].cpu()
         train = split[torch.randperm(len(split), generator=torch.Generator().manual_seed(1))[:probe]].to(dataset.device)
         probed = probe_predictions(encode_representation(model, dataset, train)[1],
-                                dataset.factors[train].cpu().numpy(), test_codes, random_state=0)
+                                   dataset.factors[train].cpu().numpy(), test_codes, random_state=0)
         every, by_factor = per_factor_accuracy(probed, expected)
         lines.append(f"  test codes read by an MLP probe ({len(train)} training codes): all {every:.3f}; "
                      f"{_fmt(names, by_factor)}")
