@@ -13,7 +13,8 @@ top of each other; AbsAE's shape is read at ~0.7) and for Shapes3D.
     python benchmarks/prior_diagnostics.py TRIAL_DIR [TRIAL_DIR ...] [--codes 4000] [--samples 20000] [--probe 0]
 
 ``--probe N`` also trains a small MLP per factor on N training codes and reads the test codes with it:
-what the code holds of each factor, whatever the mixture reads (dsprites:v3's orientation, for one).
+what the code holds of each factor, whatever the mixture reads (dsprites:v3's orientation, for one);
+with it, a trial still in its warm-up (no mixture yet) is read by the probe alone.
 
 TRIAL_DIR: a ``weakdis train`` output directory or a sweep trial's checkpoint directory. Codes come
 from test images drawn with seed 0; prior samples and relations use seed 0 too.
@@ -109,18 +110,38 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
     from trainables.models.capabilities import HasMixturePrior
 
     cfg, model, dataset = load_trial(path)
-    if not (isinstance(model, HasMixturePrior) and model.prior.fitted):
-        raise SystemExit(f"{path}: {cfg.model} has no fitted mixture prior to diagnose")
-    prior = model.prior
+    fitted = isinstance(model, HasMixturePrior) and model.prior.fitted
+    warming_up = isinstance(model, HasMixturePrior) and not fitted
+    if not fitted and not (warming_up and probe > 0):
+        hint = " (still in its warm-up: --probe N reads its codes)" if warming_up else ""
+        raise SystemExit(f"{path}: {cfg.model} has no fitted mixture prior to diagnose{hint}")
     names = list(model.spec.factor_names)
-    component_factors = prior.component_factors.cpu().numpy()
-    lines = [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, {prior.num_components} components"]
-
     split = dataset.splits["test"].cpu()
     test = split[torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:codes]]
     predicted, test_codes = encode_representation(model, dataset, test.to(dataset.device))
-    predicted = predicted.astype(np.int64)
     expected = dataset.factors[test.to(dataset.device)].cpu().numpy()
+    # the factor with the fewest classes (dSprites' and Shapes3D's shape): symmetric shapes bound orientation
+    split_by = int(np.argmin(dataset.factor_sizes))
+
+    def read_by_class(read: np.ndarray) -> str:
+        return "; ".join(f"{c}: {_fmt(names, values)}" for c, values in accuracy_by_class(read, expected, split_by))
+
+    def probe_lines() -> list[str]:
+        rows = dataset.splits["train"].cpu()
+        train = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(1))[:probe]].to(dataset.device)
+        probed = probe_predictions(encode_representation(model, dataset, train)[1],
+                                   dataset.factors[train].cpu().numpy(), test_codes, random_state=0)
+        every, by_factor = per_factor_accuracy(probed, expected)
+        return [f"  test codes read by an MLP probe ({len(train)} training codes): all {every:.3f}; "
+                f"{_fmt(names, by_factor)}", f"    by {names[split_by]} class: {read_by_class(probed)}"]
+
+    if not fitted:
+        return [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, no mixture prior yet (warm-up); "
+                f"{len(test)} test codes"] + probe_lines()
+    prior = model.prior
+    component_factors = prior.component_factors.cpu().numpy()
+    lines = [f"{path}: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, {prior.num_components} components"]
+    predicted = predicted.astype(np.int64)
     every, by_factor = per_factor_accuracy(predicted, expected)
     lines.append(f"  test codes ({len(test)}) read by the prior: all {every:.3f}; {_fmt(names, by_factor)}")
     # an M-AE's combination covariances are built (block-diagonal) on each read: read them once
@@ -144,22 +165,9 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
                 label = str(group[0]) if len(group) == 1 else f"{group[0]}-{group[-1]}"
                 cells.append(f"{label} {per_factor_accuracy(predicted[rows], expected[rows])[0]:.2f}")
         lines.append(f"    all right by {factor.name} class: " + ", ".join(cells))
-    # the factor with the fewest classes (dSprites' and Shapes3D's shape): symmetric shapes bound orientation
-    group = int(np.argmin(dataset.factor_sizes))
-
-    def by_group(read: np.ndarray) -> str:
-        return "; ".join(f"{c}: {_fmt(names, values)}" for c, values in accuracy_by_class(read, expected, group))
-
-    lines.append(f"    by {names[group]} class: {by_group(predicted)}")
+    lines.append(f"    by {names[split_by]} class: {read_by_class(predicted)}")
     if probe > 0:
-        split = dataset.splits["train"].cpu()
-        train = split[torch.randperm(len(split), generator=torch.Generator().manual_seed(1))[:probe]].to(dataset.device)
-        probed = probe_predictions(encode_representation(model, dataset, train)[1],
-                                   dataset.factors[train].cpu().numpy(), test_codes, random_state=0)
-        every, by_factor = per_factor_accuracy(probed, expected)
-        lines.append(f"  test codes read by an MLP probe ({len(train)} training codes): all {every:.3f}; "
-                     f"{_fmt(names, by_factor)}")
-        lines.append(f"    by {names[group]} class: {by_group(probed)}")
+        lines += probe_lines()
     labelled = labelled_indices(dataset, cfg).to(dataset.device)
     every, by_factor = per_factor_accuracy(encode_representation(model, dataset, labelled)[0].astype(np.int64),
                                            dataset.factors[labelled].cpu().numpy())

@@ -275,6 +275,25 @@ def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, mon
                                         "eval_every=2", "eval_points=30", "tau=100", "batch_size=8", "device=cpu"])
     with pytest.raises(SystemExit, match="betavae has no fitted mixture prior"):
         _load("prior_diagnostics").main([str(out)])
+    with pytest.raises(SystemExit, match="betavae has no fitted mixture prior to diagnose$"):
+        _load("prior_diagnostics").main([str(out), "--probe", "40"])
+
+
+def test_prior_diagnostics_reads_a_trial_still_in_its_warm_up_with_the_probe_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+    out = _train(tmp_path / "absae", ["model=absae", "dataset=dsprites:v2", "data_images=300", "steps=2",
+                                      "warmup_steps=10", "eval_every=2", "eval_points=30", "tau=100", "tau_sampling=stratified", "batch_size=8",
+                                      "device=cpu", "mlp_hidden=16"])
+    diagnostics = _load("prior_diagnostics")
+    with pytest.raises(SystemExit, match=r"absae has no fitted mixture prior to diagnose \(still in its warm-up"):
+        diagnostics.main([str(out)])
+    diagnostics.main([str(out), "--codes", "30", "--probe", "60"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"{out}: absae on dsprites:v2, seed 0, no mixture prior yet (warm-up); 30 test codes"
+    number = r"(\d\.\d{3})"
+    assert re.fullmatch(rf"  test codes read by an MLP probe \(60 training codes\): all {number}; shape {number}, "
+                        rf"posX {number}, posY {number}", printed[1])
+    assert printed[2].startswith("    by shape class: 0: shape ") and len(printed) == 3
 
 
 def test_supervised_probe_scores_each_factor_head_on_its_own_slice_of_the_logits():
