@@ -4,9 +4,11 @@ those codes sit from their component against its width, and how wide it is (the 
 for acceptance reads both); the prediction on the codes of the tau labelled images it was fitted
 from (far above the test codes where the encoder has memorised them); how often prior samples are
 classified back to their own component; how far apart the components of neighbouring values of each
-factor lie against their width; and each relation's output read factor by factor, with the mean over
-relations read on every factor and on the moved factor alone (``relation_accuracy`` and
-``relation_accuracy_moved`` at depth 1, on these samples).
+factor lie against their width; and each relation's output read factor by factor (and by its input's
+class of the factor with fewest classes: a symmetric shape's orientations share their codes, so
+``change_shape`` from it has several targets), with the mean over relations read on every factor and
+on the moved factor alone (``relation_accuracy`` and ``relation_accuracy_moved`` at depth 1, on these
+samples).
 docs/reproduction.md quotes it for ``dsprites:v3`` (M-AE's shape and orientation components lie on
 top of each other; AbsAE's shape is read at ~0.7) and for Shapes3D.
 
@@ -75,10 +77,12 @@ def per_factor_accuracy(predicted: np.ndarray, expected: np.ndarray) -> tuple[fl
     return float(right.all(axis=1).mean()), right.mean(axis=0)
 
 
-def accuracy_by_class(predicted: np.ndarray, expected: np.ndarray, column: int) -> list[tuple[int, np.ndarray]]:
-    """[(class, share right per factor [K])] for each class of factor ``column`` present in ``expected``."""
+def accuracy_by_class(predicted: np.ndarray, expected: np.ndarray, classes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """[(class, share right per factor [K])] for each class present in ``classes [N]``, each row's class
+    of one factor (the expected one's, or a relation's input's where the relation moves that factor)."""
     right = np.asarray(predicted) == np.asarray(expected)
-    return [(int(c), right[expected[:, column] == c].mean(axis=0)) for c in np.unique(expected[:, column])]
+    classes = np.asarray(classes)
+    return [(int(c), right[classes == c].mean(axis=0)) for c in np.unique(classes)]
 
 
 def probe_predictions(train_codes: np.ndarray, train_factors: np.ndarray, test_codes: np.ndarray,
@@ -123,8 +127,9 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
     # the factor with the fewest classes (dSprites' and Shapes3D's shape): symmetric shapes bound orientation
     split_by = int(np.argmin(dataset.factor_sizes))
 
-    def read_by_class(read: np.ndarray) -> str:
-        return "; ".join(f"{c}: {_fmt(names, values)}" for c, values in accuracy_by_class(read, expected, split_by))
+    def read_by_class(read: np.ndarray, truth: np.ndarray = expected,
+                      classes: np.ndarray = expected[:, split_by]) -> str:
+        return "; ".join(f"{c}: {_fmt(names, values)}" for c, values in accuracy_by_class(read, truth, classes))
 
     def probe_lines() -> list[str]:
         rows = dataset.splits["train"].cpu()
@@ -198,6 +203,8 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
             whole.append(every)
             moved_only.append(float((read == expected_after)[:, moves[index]].all(axis=1).mean()))
             lines.append(f"    {getattr(relation, 'name', str(index)):<14} all {every:.3f}; {_fmt(names, by_factor)}")
+            lines.append(f"      by input's {names[split_by]} class: "
+                         f"{read_by_class(read, expected_after, component_factors[drawn_np, split_by])}")
         lines.append(f"  mean over relations: every factor right {np.mean(whole):.3f}, the moved factor right "
                      f"{np.mean(moved_only):.3f} (the two readings of relation accuracy at depth 1, docs/metrics.md)")
     return lines

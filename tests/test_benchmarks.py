@@ -224,10 +224,15 @@ def test_prior_diagnostics_accuracy_by_class_splits_each_factors_accuracy_by_one
     diagnostics = _load("prior_diagnostics")
     expected = np.array([[0, 1], [0, 2], [1, 1], [1, 2], [1, 0]])
     predicted = np.array([[0, 1], [0, 0], [1, 1], [0, 2], [1, 1]])
-    rows = diagnostics.accuracy_by_class(predicted, expected, column=0)
+    rows = diagnostics.accuracy_by_class(predicted, expected, expected[:, 0])
     assert [c for c, _ in rows] == [0, 1]
     np.testing.assert_allclose(rows[0][1], [1.0, 0.5])
     np.testing.assert_allclose(rows[1][1], [2 / 3, 2 / 3])
+    # grouped by another class per row (a relation's input's, where the relation moved that factor)
+    rows = diagnostics.accuracy_by_class(predicted, expected, np.array([2, 2, 2, 0, 0]))
+    assert [c for c, _ in rows] == [0, 2]
+    np.testing.assert_allclose(rows[0][1], [0.5, 0.5])
+    np.testing.assert_allclose(rows[1][1], [1.0, 2 / 3])
 
 
 def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
@@ -249,12 +254,16 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
         assert values[0] <= min(values[1:]) <= 1
     # dsprites:v2 keeps scale and orientation as nuisance factors: one line each, six groups of classes
     assert [line.split(" class:")[0].strip() for line in printed if " class:" in line] == [
-        "all right by scale", "all right by orientation", "by shape", "by shape"]     # the prior's, the probe's
+        "all right by scale", "all right by orientation", "by shape", "by shape",     # the prior's, the probe's
+        *["by input's shape"] * 5]                                                 # each relation's outputs
     probe = next(re.match(rf"^  test codes read by an MLP probe \(60 training codes\): all {number}; {factors}$", line)
                  for line in printed if "MLP probe" in line)
     assert probe and all(0 <= float(value) <= 1 for value in probe.groups())
     by_shape = [line for line in printed if line.startswith("    by shape class: ")]
     assert all(re.fullmatch(rf"    by shape class: (\d: {factors}(; )?)+", line) for line in by_shape)
+    by_input = [line for line in printed if line.startswith("      by input's shape class: ")]
+    assert len(by_input) == 5 and all(re.fullmatch(rf"      by input's shape class: (\d: {factors}(; )?)+", line)
+                                      for line in by_input)
     assert printed[[i for i, line in enumerate(printed) if "orientation class" in line][0]].count(",") == 5
     assert any(line.startswith("  Mahalanobis distance between neighbouring values' components: shape ")
                for line in printed)
