@@ -264,6 +264,12 @@ def test_prior_diagnostics_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     by_input = [line for line in printed if line.startswith("      by input's shape class: ")]
     assert len(by_input) == 5 and all(re.fullmatch(rf"      by input's shape class: (\d: {factors}(; )?)+", line)
                                       for line in by_input)
+    # every component gets as many prior samples and each shape as many components: the classes' mean is the whole
+    for index, line in enumerate(printed):
+        if line.startswith("      by input's shape class: "):
+            whole = [float(v) for v in re.findall(r"(?:shape|posX|posY) (\d\.\d{3})", printed[index - 1])]
+            split = np.array([float(v) for v in re.findall(r"(?:shape|posX|posY) (\d\.\d{3})", line)]).reshape(-1, 3)
+            np.testing.assert_allclose(split.mean(axis=0), whole, atol=2e-3)
     assert printed[[i for i, line in enumerate(printed) if "orientation class" in line][0]].count(",") == 5
     assert any(line.startswith("  Mahalanobis distance between neighbouring values' components: shape ")
                for line in printed)
