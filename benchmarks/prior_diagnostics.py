@@ -194,6 +194,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
         drawn_np = drawn.cpu().numpy()
         lines.append("  relation outputs on those samples, read per factor against the moved combination:")
         moves = moved_factors(targets, component_factors)
+        input_classes = component_factors[drawn_np, split_by]
         whole, moved_only = [], []
         for index, relation in enumerate(model.relations):
             out = model.relational_model(sampled, index)
@@ -204,7 +205,7 @@ def report(path: str, codes: int = 4000, samples: int = 20000, probe: int = 0) -
             moved_only.append(float((read == expected_after)[:, moves[index]].all(axis=1).mean()))
             lines.append(f"    {getattr(relation, 'name', str(index)):<14} all {every:.3f}; {_fmt(names, by_factor)}")
             lines.append(f"      by input's {names[split_by]} class: "
-                         f"{read_by_class(read, expected_after, component_factors[drawn_np, split_by])}")
+                         f"{read_by_class(read, expected_after, input_classes)}")
         lines.append(f"  mean over relations: every factor right {np.mean(whole):.3f}, the moved factor right "
                      f"{np.mean(moved_only):.3f} (the two readings of relation accuracy at depth 1, docs/metrics.md)")
     return lines

@@ -297,8 +297,8 @@ def test_prior_diagnostics_refuses_a_model_without_a_mixture_prior(tmp_path, mon
 def test_prior_diagnostics_reads_a_trial_still_in_its_warm_up_with_the_probe_alone(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
     out = _train(tmp_path / "absae", ["model=absae", "dataset=dsprites:v2", "data_images=300", "steps=2",
-                                      "warmup_steps=10", "eval_every=2", "eval_points=30", "tau=100", "tau_sampling=stratified", "batch_size=8",
-                                      "device=cpu", "mlp_hidden=16"])
+                                      "warmup_steps=10", "eval_every=2", "eval_points=30", "tau=100",
+                                      "tau_sampling=stratified", "batch_size=8", "device=cpu", "mlp_hidden=16"])
     diagnostics = _load("prior_diagnostics")
     with pytest.raises(SystemExit, match=r"absae has no fitted mixture prior to diagnose \(still in its warm-up"):
         diagnostics.main([str(out)])
