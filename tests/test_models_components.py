@@ -269,3 +269,40 @@ def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_component
     assert torch.equal(model._decoder_input(z), z)
     with pytest.raises(WeakdisError, match=r"partition_mean_dropout=1.5 is invalid; expected a probability in \[0, 1\]"):
         build_model(trial_config("mae", extra={"partition_mean_dropout": 1.5}), stand_in_dataset())
+
+
+def test_mae_code_mean_dropout_replaces_whole_codes_by_their_components_means():
+    g = torch.Generator().manual_seed(0)
+    factors = torch.stack([torch.randint(s, (600,), generator=g) for s in DSPRITES_V2.factor_sizes], dim=1)
+    codes = torch.zeros(600, 6)
+    codes[:, 0::2] = 4.0 * factors.float()
+    codes = codes + 0.3 * torch.randn(600, 6, generator=g)
+    z = codes[:200]
+
+    def decoder_input(**extra):
+        model = build_model(trial_config("mae", latent_dim=2, extra=extra), stand_in_dataset())
+        model.prior.fit(codes, factors)
+        model._prior_ready = True
+        return model, model._decoder_input(z)
+
+    model, out = decoder_input(code_mean_dropout=1.0)
+    means = torch.cat([prior.means[factors[:200, k]] for k, prior in enumerate(model.prior.priors)], dim=1)
+    assert torch.allclose(out, means)
+
+    out = decoder_input(code_mean_dropout=0.5)[1]
+    kept, replaced = (out == z).all(1), torch.isclose(out, means).all(1)
+    assert bool((kept ^ replaced).all())                                   # whole codes, one or the other
+    assert 0.35 < replaced.float().mean().item() < 0.65
+
+    # with partition_mean_dropout as well: codes replaced whole (0.5 + 0.5 * 0.3^3) and partitions alone
+    out = decoder_input(code_mean_dropout=0.5, partition_mean_dropout=0.3)[1]
+    replaced_partitions = torch.isclose(out, means).reshape(200, 3, 2).all(-1)
+    assert 0.4 < replaced_partitions.all(1).float().mean().item() < 0.65
+    assert bool((replaced_partitions.any(1) & ~replaced_partitions.all(1)).any())
+    # off, partition_mean_dropout's draw is the model stream's first (N, K) uniforms, as before the option
+    model, out = decoder_input(partition_mean_dropout=0.3)
+    expected = torch.rand(200, 3, generator=type(model)(model.config, model.spec, 1).generator()) < 0.3
+    assert torch.equal(torch.isclose(out, means).reshape(200, 3, 2).all(-1) & ~(out == z).reshape(200, 3, 2).all(-1),
+                       expected)
+    with pytest.raises(WeakdisError, match=r"code_mean_dropout=-0.1 is invalid; expected a probability in \[0, 1\]"):
+        build_model(trial_config("mae", extra={"code_mean_dropout": -0.1}), stand_in_dataset())

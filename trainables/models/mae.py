@@ -43,6 +43,9 @@ class MAEConfig(WeakConfig):
     partition_mean_dropout: float = 0.0    # NOT in the papers: after the fit, the probability that a partition
                                            # of a code is replaced, for decoding, by its most likely
                                            # component's mean (each partition and code drawn apart); 0 = off
+    code_mean_dropout: float = 0.0         # NOT in the papers: after the fit, the probability that a whole code
+                                           # is decoded at its most likely component's mean, every partition
+                                           # at once (what ReL outputs and prior means are); 0 = off
 
     def validate(self, model_name: str = "model") -> None:
         super().validate(model_name)
@@ -55,9 +58,10 @@ class MAEConfig(WeakConfig):
         if self.partition_tc_from is not None and self.partition_tc_from < self.warmup_steps:
             raise WeakdisError(f"{model_name} config: partition_tc_from={self.partition_tc_from!r} is invalid; "
                                f"expected an integer >= warmup_steps ({self.warmup_steps}) or null (= warmup_steps)")
-        if not 0 <= self.partition_mean_dropout <= 1:
-            raise WeakdisError(f"{model_name} config: partition_mean_dropout={self.partition_mean_dropout!r} is "
-                               "invalid; expected a probability in [0, 1]")
+        for key in ("partition_mean_dropout", "code_mean_dropout"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise WeakdisError(f"{model_name} config: {key}={getattr(self, key)!r} is invalid; expected a "
+                                   "probability in [0, 1]")
         if self.discriminator not in DISCRIMINATORS:
             raise WeakdisError(f"{model_name} config: discriminator={self.discriminator!r} is invalid; "
                                f"expected one of {', '.join(DISCRIMINATORS)}")
@@ -136,13 +140,18 @@ class MAE(WeakAutoencoder):
         """With ``partition_mean_dropout`` after the fit, each partition of each code is replaced with
         that probability by the mean of its most likely component, so that the decoder learns to draw
         a factor from the component its own partition is in (what ReL outputs and prior means give
-        it), not from the detail other partitions carry about it."""
-        p = self.config.partition_mean_dropout
-        if p == 0 or not self._prior_ready:
+        it), not from the detail other partitions carry about it. With ``code_mean_dropout`` each code is
+        also replaced whole, every partition at once, with that probability: the decoder draws each
+        factor from every partition's detail (docs/reproduction.md, "Where the heart's orientation
+        lives"), and independent draws hardly ever take all of it away."""
+        p, whole = self.config.partition_mean_dropout, self.config.code_mean_dropout
+        if (p == 0 and whole == 0) or not self._prior_ready:
             return z
         with torch.no_grad():
             means = self.prior.means[self.prior.predict(z.detach().float())]
             drop = torch.rand(z.shape[0], self.num_partitions, generator=self.generator(), device=z.device) < p
+            if whole > 0:   # drawn only when on, so that partition_mean_dropout's runs keep their stream
+                drop |= torch.rand(z.shape[0], 1, generator=self.generator(), device=z.device) < whole
             drop = drop.repeat_interleave(self.config.latent_dim, dim=1)
         return torch.where(drop, means.to(z.dtype), z)
 
