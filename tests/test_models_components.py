@@ -237,15 +237,20 @@ def test_mae_partition_critic_r1_penalises_the_critic():
         build_model(trial_config("mae", extra={"partition_critic_r1": -1.0}), stand_in_dataset())
 
 
+def _codes_telling_their_factors(n: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
+    """(codes [n, 6], dsprites:v2 factors [n, 3]): partition k of a code (2 dims) sits near
+    (4 * value of factor k, 0), so each partition tells its factor."""
+    g = torch.Generator().manual_seed(0)
+    factors = torch.stack([torch.randint(s, (n,), generator=g) for s in DSPRITES_V2.factor_sizes], dim=1)
+    codes = torch.zeros(n, 6)
+    codes[:, 0::2] = 4.0 * factors.float()
+    return codes + 0.3 * torch.randn(n, 6, generator=g), factors
+
+
 def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_components_means():
     def fitted(p: float):
         model = build_model(trial_config("mae", latent_dim=2, extra={"partition_mean_dropout": p}), stand_in_dataset())
-        g = torch.Generator().manual_seed(0)
-        factors = torch.stack([torch.randint(s, (600,), generator=g) for s in DSPRITES_V2.factor_sizes], dim=1)
-        # partition k of a code sits near (4 * value of factor k, 0): each partition tells its factor
-        codes = torch.zeros(600, 6)
-        codes[:, 0::2] = 4.0 * factors.float()
-        codes = codes + 0.3 * torch.randn(600, 6, generator=g)
+        codes, factors = _codes_telling_their_factors()
         model.prior.fit(codes, factors)
         return model, codes[:64], factors[:64]
 
@@ -272,11 +277,7 @@ def test_mae_partition_mean_dropout_replaces_whole_partitions_by_their_component
 
 
 def test_mae_code_mean_dropout_replaces_whole_codes_by_their_components_means():
-    g = torch.Generator().manual_seed(0)
-    factors = torch.stack([torch.randint(s, (600,), generator=g) for s in DSPRITES_V2.factor_sizes], dim=1)
-    codes = torch.zeros(600, 6)
-    codes[:, 0::2] = 4.0 * factors.float()
-    codes = codes + 0.3 * torch.randn(600, 6, generator=g)
+    codes, factors = _codes_telling_their_factors()
     z = codes[:200]
 
     def decoder_input(**extra):
