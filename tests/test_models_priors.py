@@ -100,7 +100,7 @@ def test_empty_component_error_names_its_factor_values_and_tau():
     factors = np.array([[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]])   # component (2, 0) missing... sizes 3x2
     combos = np.array([[a, b] for a in range(3) for b in range(2)])
     components = factors[:, 0] * 2 + factors[:, 1]
-    with pytest.raises(WeakdisError, match=r"\(shape=2, posX=0\).*tau=5.*2 of 6"):
+    with pytest.raises(WeakdisError, match=r"\(shape=2, posX=0\).*tau=5.*2 of 6.*stratified.*more images"):
         check_coverage(components, combos, ("shape", "posX"))
     check_coverage(np.arange(6), combos, ("shape", "posX"))   # full coverage passes
 

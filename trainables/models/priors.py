@@ -70,7 +70,9 @@ def check_coverage(
         raise WeakdisError(
             f"{what} ({values}) has no labelled sample among tau={len(components)} labelled samples "
             f"({len(empty)} of {len(component_factors)} components are empty); expected every "
-            "combination of relevant-factor values to be labelled at least once: raise tau"
+            "combination of relevant-factor values to be labelled at least once: raise tau, draw it with "
+            "tau_sampling: stratified (one image of each combination first), or, where the training split "
+            "holds no image of some combinations (a data_images subset of a large version), use more images"
         )
 
 
