@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from test_models_helpers import DSPRITES_V2, SHAPES3D_V2, stand_in_dataset, trial_config
+from test_models_helpers import (
+    DSPRITES_V2, SHAPES3D_V2, draw_sprites, random_factors, stand_in_dataset, trial_config,
+)
 from trainables.errors import WeakdisError
 from trainables.models import (
     MODEL_CLASSES, MODEL_NAMES, AbsAEConfig, BetaTCVAEConfig, FactorVAEConfig, MAEConfig, build_model,
@@ -307,3 +309,37 @@ def test_mae_code_mean_dropout_replaces_whole_codes_by_their_components_means():
                        expected)
     with pytest.raises(WeakdisError, match=r"code_mean_dropout=-0.1 is invalid; expected a probability in \[0, 1\]"):
         build_model(trial_config("mae", extra={"code_mean_dropout": -0.1}), stand_in_dataset())
+
+
+def test_absae_with_one_labelled_code_a_combination_fits_its_spread_to_unlabelled_codes():
+    g = torch.Generator().manual_seed(0)
+    combinations = torch.as_tensor(DSPRITES_V2.combination_factors())
+    images = draw_sprites(combinations, g)
+    unlabelled = draw_sprites(random_factors(200, DSPRITES_V2, g), g)
+
+    def fitted(spread_images: int):
+        model = build_model(trial_config("absae", latent_dim=4, seed=1, extra={
+            "single_code_spread_images": spread_images, "prior_covariance_scale": 1.0}), stand_in_dataset())
+        model.set_supervision(images, combinations)
+        assert model.unlabelled_wanted == spread_images
+        model.set_unlabelled(unlabelled)
+        model.fit_prior(step=0)
+        model.eval()
+        with torch.no_grad():
+            return model, model.encode(images).double(), model.encode(unlabelled[:spread_images]).double()
+
+    model, labelled, codes = fitted(150)
+    nearest = torch.cdist(codes, model.prior.means.double()).argmin(1)
+    spread = (codes - model.prior.means.double()[nearest]).square().mean(0) / 2
+    floor = model.config.covariance_floor * max(1.0, labelled.var(0).mean().item())
+    np.testing.assert_allclose(torch.diagonal(model.prior.covariances, dim1=-2, dim2=-1)[0].numpy(),
+                               (spread + floor).numpy(), rtol=1e-4)
+    assert (spread < labelled.var(0) / 2).all()
+    model, labelled, _ = fitted(0)                      # 0: the overall variance of the labelled codes
+    np.testing.assert_allclose(torch.diagonal(model.prior.covariances, dim1=-2, dim2=-1)[0].numpy(),
+                               (labelled.var(0) + floor).numpy(), rtol=1e-4)
+    twice = build_model(trial_config("absae", latent_dim=4), stand_in_dataset())
+    twice.set_supervision(torch.cat([images, images]), torch.cat([combinations, combinations]))
+    assert twice.unlabelled_wanted == 0                 # a second code a combination: the pooled variance
+    with pytest.raises(WeakdisError, match=r"single_code_spread_images=-1 is invalid; expected an integer >= 0"):
+        build_model(trial_config("absae", extra={"single_code_spread_images": -1}), stand_in_dataset())

@@ -70,6 +70,38 @@ def test_few_samples_shrink_towards_pooled_diagonal():
     assert np.all(np.linalg.eigvalsh(prior.covariances.numpy()) > 0)
 
 
+def _one_code_a_component(seed: int, components: int = 300, d: int = 4, within: float = 0.1):
+    """Labelled codes, one a component, and unlabelled codes of the same components."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 3.0 * torch.randn(components, d, generator=g, dtype=torch.float64)
+    labelled = centres + within * torch.randn(components, d, generator=g, dtype=torch.float64)
+    drawn = torch.randint(components, (3000,), generator=g)
+    unlabelled = centres[drawn] + within * torch.randn(3000, d, generator=g, dtype=torch.float64)
+    return labelled, unlabelled
+
+
+def test_one_code_a_component_takes_its_spread_from_unlabelled_codes_not_from_all_codes():
+    labelled, unlabelled = _one_code_a_component(seed=3)
+    components = torch.arange(len(labelled))
+    prior = GaussianMixturePrior(np.arange(len(labelled))[:, None], 4, covariance_floor=0.0)
+    prior.fit(labelled, components)
+    # without unlabelled codes: the labelled codes' overall variance, so samples of the mixture
+    # spread twice as wide as the codes (the means are the codes themselves)
+    np.testing.assert_allclose(np.diag(prior.covariances[0].numpy()), labelled.var(0).numpy(), rtol=1e-5)
+    widened = prior.sample(20000, generator=torch.Generator().manual_seed(0)).var(0) / labelled.var(0)
+    assert (widened > 1.8).all() and (widened < 2.2).all()
+    prior.fit(labelled, components, unlabelled)
+    variance = np.diag(prior.covariances[0].numpy())
+    assert (variance > 0.5 * 0.1 ** 2).all() and (variance < 1.5 * 0.1 ** 2).all()   # the within spread
+    assert torch.equal(prior.covariances[0], prior.covariances[-1])
+    kept = prior.sample(20000, generator=torch.Generator().manual_seed(0)).var(0) / labelled.var(0)
+    assert (kept < 1.05).all()
+    # with a second code in some component the pooled within-component variance is used, as before
+    twice = torch.cat([labelled, labelled[:1] + 0.1])
+    prior.fit(twice, torch.cat([components, components[:1]]), unlabelled)
+    np.testing.assert_allclose(np.diag(prior.covariances[5].numpy()), [0.1 ** 2 / 2] * 4, rtol=1e-5)
+
+
 def test_codes_that_ran_away_still_give_covariances_positive_definite_in_float32():
     # 27 components, 7 codes each in 6 dimensions, spread over thousands of units (as in a run whose
     # codes ran away): the sample covariances are nearly singular. Under the absolute floor their

@@ -8,8 +8,12 @@ sampling is ``mean[c] + L[c] @ eps`` and scoring is one matrix product, both bat
 Covariance estimate of a component with ``n`` labelled codes (``D`` = code size, ``m`` =
 ``min_samples``, by default ``D + 1``): the unbiased sample covariance ``S`` when ``n >= m``; otherwise
 the shrinkage ``w * S + (1 - w) * diag(v)`` with ``w = (n - 1) / (m - 1)``, where ``v`` is the pooled
-within-component variance of all labelled codes (the overall variance if every component has a single
-sample). A single sample therefore gets the diagonal ``diag(v)``. ``covariance_floor`` (times the mean
+within-component variance of all labelled codes. A single sample therefore gets the diagonal ``diag(v)``.
+Where every component has a single sample there is no within-component variance to pool: ``v`` is then
+half the per-dimension mean squared distance of ``unlabelled`` codes to their nearest component mean, or,
+without them, the overall variance of the labelled codes. The overall variance makes the mixture twice
+as wide as the codes (its means are the codes themselves), so an adversarial prior refitted to them
+widens the codes at every refit (docs/reproduction.md, "AbsAE on shapes3d:v5"). ``covariance_floor`` (times the mean
 per-dimension variance of all labelled codes when that exceeds 1) is added to every diagonal so that
 each covariance is positive definite, in float32 too.
 
@@ -147,8 +151,9 @@ class GaussianMixturePrior(nn.Module):
         self.fitted_flag.fill_(True)
 
     @torch.no_grad()
-    def fit(self, codes: Tensor, components: Tensor) -> None:
-        """Estimate every component from ``codes [N, D]`` labelled with ``components [N]``.
+    def fit(self, codes: Tensor, components: Tensor, unlabelled: Tensor | None = None) -> None:
+        """Estimate every component from ``codes [N, D]`` labelled with ``components [N]``;
+        ``unlabelled [M, D]`` codes set the spread where every component has one code (module doc).
 
         The estimated covariances are multiplied by ``covariance_scale``: below 1 the components are
         tighter than the labelled codes, so the adversarial term pulls codes towards their component's
@@ -157,7 +162,7 @@ class GaussianMixturePrior(nn.Module):
         means, covariances = estimate_mixture(
             codes, components, self.num_components,
             min_samples=self.min_samples, covariance_floor=self.covariance_floor,
-            estimator=self.covariance_estimator,
+            estimator=self.covariance_estimator, unlabelled=unlabelled,
         )
         self.set_parameters(means, covariances * self.covariance_scale)
 
@@ -212,6 +217,7 @@ def estimate_mixture(
     min_samples: int,
     covariance_floor: float,
     estimator: str = "sample",
+    unlabelled: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Per-component means ``[C, D]`` and shrunk covariances ``[C, D, D]`` (float64; see module doc)."""
     z = codes.detach().to(torch.float64)
@@ -234,7 +240,10 @@ def estimate_mixture(
     dof = n_total - nonempty
     pooled = centred.square().sum(0) / dof.clamp(min=1)
     overall = z.var(dim=0, unbiased=n_total > 1) if n_total > 1 else torch.ones(d, dtype=z.dtype, device=z.device)
-    pooled = torch.where(dof > 0, pooled, overall)
+    no_pool = overall
+    if unlabelled is not None and len(unlabelled) > 0:
+        no_pool = _nearest_mean_spread(unlabelled.detach().to(z), means)
+    pooled = torch.where(dof > 0, pooled, no_pool)
     target = torch.diag_embed(pooled).expand(num_components, d, d)
 
     weight = ((counts - 1.0) / max(min_samples - 1, 1)).clamp(0.0, 1.0)[:, None, None]
@@ -245,6 +254,17 @@ def estimate_mixture(
     spread = overall.mean().clamp(min=1.0)
     covariances = covariances + covariance_floor * spread * torch.eye(d, dtype=z.dtype, device=z.device)
     return means, covariances
+
+
+def _nearest_mean_spread(codes: Tensor, means: Tensor, chunk: int = 1024) -> Tensor:
+    """``[D]``: half the per-dimension mean squared difference between each code and its nearest
+    mean: a code and a mean that is itself one code of its component differ by twice the variance."""
+    squares = []
+    for start in range(0, codes.shape[0], chunk):
+        block = codes[start:start + chunk]
+        nearest = torch.cdist(block, means).argmin(dim=1)
+        squares.append((block - means[nearest]).square())
+    return torch.cat(squares).mean(0) / 2.0
 
 
 def _shrunk_covariance(scatter: Tensor, counts: Tensor, centred: Tensor, comp: Tensor, estimator: str) -> Tensor:
