@@ -8,14 +8,15 @@ sampling is ``mean[c] + L[c] @ eps`` and scoring is one matrix product, both bat
 Covariance estimate of a component with ``n`` labelled codes (``D`` = code size, ``m`` =
 ``min_samples``, by default ``D + 1``): the unbiased sample covariance ``S`` when ``n >= m``; otherwise
 the shrinkage ``w * S + (1 - w) * diag(v)`` with ``w = (n - 1) / (m - 1)``, where ``v`` is the pooled
-within-component variance of all labelled codes. A single sample therefore gets the diagonal ``diag(v)``.
-Where every component has a single sample there is no within-component variance to pool: ``v`` is then
-half the per-dimension mean squared distance of ``unlabelled`` codes to their nearest component mean, or,
-without them, the overall variance of the labelled codes. The overall variance makes the mixture twice
-as wide as the codes (its means are the codes themselves), so an adversarial prior refitted to them
-widens the codes at every refit (docs/reproduction.md, "AbsAE on shapes3d:v5"). ``covariance_floor`` (times the mean
-per-dimension variance of all labelled codes when that exceeds 1) is added to every diagonal so that
-each covariance is positive definite, in float32 too.
+within-component variance of all labelled codes. A single sample therefore gets the diagonal
+``diag(v)``. Where every component has a single sample there is no within-component variance to pool:
+``v`` is then half the per-dimension mean squared distance of ``unlabelled`` codes to their nearest
+component mean, or, without them, the overall variance of the labelled codes. The overall variance
+makes the mixture twice as wide as the codes (its means are the codes themselves), so an adversarial
+prior refitted to them widens the codes at every refit (docs/reproduction.md, "AbsAE on
+shapes3d:v5"). ``covariance_floor`` (times the mean per-dimension variance of all labelled codes when
+that exceeds 1) is added to every diagonal so that each covariance is positive definite, in float32
+too.
 
 ``covariance_estimator`` replaces ``S`` of a component with ``n >= 2`` codes by a shrinkage estimate
 of its covariance toward ``mu * I`` (``mu`` its mean per-dimension variance), with the shrinkage
