@@ -343,3 +343,33 @@ def test_absae_with_one_labelled_code_a_combination_fits_its_spread_to_unlabelle
     assert twice.unlabelled_wanted == 0                 # a second code a combination: the pooled variance
     with pytest.raises(WeakdisError, match=r"single_code_spread_images=-1 is invalid; expected an integer >= 0"):
         build_model(trial_config("absae", extra={"single_code_spread_images": -1}), stand_in_dataset())
+    alone = build_model(trial_config("absae", latent_dim=4, seed=1, extra={"prior_covariance_scale": 1.0}),
+                        stand_in_dataset())
+    alone.set_supervision(images, combinations)
+    with pytest.warns(RuntimeWarning, match=r"no unlabelled images were given.*set_unlabelled"):
+        alone.fit_prior(step=0)                         # used directly, without the loop: the old fallback
+    np.testing.assert_allclose(alone.prior.covariances.numpy(), model.prior.covariances.numpy(), rtol=1e-5)
+
+
+def test_mae_factor_with_one_labelled_code_a_value_fits_its_spread_to_unlabelled_codes():
+    g = torch.Generator().manual_seed(0)
+    diagonal = torch.arange(3)[:, None].repeat(1, 3)    # one image a value of every factor
+    images, unlabelled = draw_sprites(diagonal, g), draw_sprites(random_factors(200, DSPRITES_V2, g), g)
+    model = build_model(trial_config("mae", latent_dim=2, seed=1, extra={
+        "single_code_spread_images": 150, "prior_covariance_scale": 1.0}), stand_in_dataset())
+    model.set_supervision(images, diagonal)
+    assert model.unlabelled_wanted == 150
+    model.set_unlabelled(unlabelled)
+    model.fit_prior(step=0)
+    model.eval()
+    with torch.no_grad():
+        labelled, codes = model.encode(images).double(), model.encode(unlabelled[:150]).double()
+    for k, prior in enumerate(model.prior.priors):
+        part, means = codes[:, model.prior.slices[k]], prior.means.double()
+        spread = (part - means[torch.cdist(part, means).argmin(1)]).square().mean(0) / 2
+        floor = model.config.covariance_floor * max(1.0, labelled[:, model.prior.slices[k]].var(0).mean().item())
+        np.testing.assert_allclose(torch.diagonal(prior.covariances, dim1=-2, dim2=-1)[0].numpy(),
+                                   (spread + floor).numpy(), rtol=1e-4)
+    twice = build_model(trial_config("mae", latent_dim=2), stand_in_dataset())
+    twice.set_supervision(torch.cat([images, images]), torch.cat([diagonal, diagonal]))
+    assert twice.unlabelled_wanted == 0                 # two codes a value: the pooled variance

@@ -338,7 +338,8 @@ def labelled_indices(dataset: Any, cfg: TrialConfig) -> torch.Tensor:
 
 def unlabelled_indices(dataset: Any, cfg: TrialConfig, n: int) -> torch.Tensor:
     """int64 [<= n]: training rows other than the labelled ones, drawn with the trial's seed: the
-    unlabelled images given to a model that asks for them (``unlabelled_wanted``, e.g. pseudo_labels)."""
+    unlabelled images given to a model that asks for them (``unlabelled_wanted``: pseudo_labels,
+    single_code_spread_images)."""
     labelled = labelled_indices(dataset, cfg).cpu()
     train = dataset.splits["train"].cpu()
     train = train[~torch.isin(train, labelled)]

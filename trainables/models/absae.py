@@ -10,7 +10,6 @@ import numpy as np
 from torch import Tensor, nn
 
 from trainables.data.versions import combination_index
-from trainables.errors import WeakdisError
 from trainables.models.base import ModelConfig
 from trainables.models.networks import MLP
 from trainables.models.priors import GaussianMixturePrior, check_coverage, combination_indices
@@ -21,25 +20,12 @@ from trainables.models.weak import WeakAutoencoder, WeakConfig
 class AbsAEConfig(WeakConfig):
     """AbsAE: ``latent_dim`` is the code size (8 for dSprites, 16 for Shapes3D in the paper)."""
 
-    single_code_spread_images: int = 1000   # unlabelled training images whose distance to the nearest
-                                            # component mean sets the covariances where every component
-                                            # has one labelled code (tau = combinations, stratified);
-                                            # 0 = the labelled codes' overall variance, which widens the
-                                            # codes at every refit (docs/reproduction.md)
-
-    def validate(self, model_name: str = "model") -> None:
-        super().validate(model_name)
-        if self.single_code_spread_images < 0:
-            raise WeakdisError(f"{model_name} config: single_code_spread_images="
-                               f"{self.single_code_spread_images!r} is invalid; expected an integer >= 0")
-
 
 class AbsAE(WeakAutoencoder):
     name: ClassVar[str] = "absae"
     config_cls: ClassVar[type[ModelConfig]] = AbsAEConfig
 
     prior: GaussianMixturePrior
-    _single_codes: bool = False   # every component has one labelled code (set by set_supervision)
 
     def _code_dim(self) -> int:
         return self.config.latent_dim
@@ -67,17 +53,8 @@ class AbsAE(WeakAutoencoder):
         )
         self._single_codes = len(np.unique(combinations)) == len(combinations)
 
-    @property
-    def unlabelled_wanted(self) -> int:
-        spread = self.config.single_code_spread_images if self._single_codes else 0
-        return max(super().unlabelled_wanted, spread)
-
     def _fit_prior_from(self, codes: Tensor, factors: Tensor) -> None:
-        unlabelled = None
-        if self._single_codes and self._unlabelled is not None and self.config.single_code_spread_images:
-            images, scale = self._unlabelled
-            unlabelled = self._encode_all(images[:self.config.single_code_spread_images], scale)
-        self.prior.fit(codes, combination_indices(factors, self.spec.factor_sizes), unlabelled)
+        self.prior.fit(codes, combination_indices(factors, self.spec.factor_sizes), self._spread_codes())
 
     def _predicted_factors(self, codes: Tensor) -> Tensor:
         return self.prior.component_factors[self.prior.predict(codes)]

@@ -175,9 +175,10 @@ class MAE(WeakAutoencoder):
         for k, (name, size) in enumerate(zip(self.spec.factor_names, self.spec.factor_sizes)):
             check_coverage(factors[:, k], np.arange(size)[:, None], (name,),
                            what=f"{self.name} prior component of factor {name!r}")
+        self._single_codes = any(len(np.unique(column)) == len(column) for column in factors.T)
 
     def _fit_prior_from(self, codes: Tensor, factors: Tensor) -> None:
-        self.prior.fit(codes, factors)
+        self.prior.fit(codes, factors, self._spread_codes())
 
     def _predicted_factors(self, codes: Tensor) -> Tensor:
         return self.prior.predict_factors(codes)

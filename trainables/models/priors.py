@@ -356,10 +356,12 @@ class ModularPrior(nn.Module):
         return _block_diagonal([p.covariances[self.component_factors[:, k]] for k, p in enumerate(self.priors)])
 
     @torch.no_grad()
-    def fit(self, codes: Tensor, factors: Tensor) -> None:
-        """Fit each factor's mixture on its partition of ``codes [N, D]`` from ``factors [N, K]``."""
+    def fit(self, codes: Tensor, factors: Tensor, unlabelled: Tensor | None = None) -> None:
+        """Fit each factor's mixture on its partition of ``codes [N, D]`` from ``factors [N, K]``;
+        ``unlabelled [M, D]`` codes set the spread of a factor whose every value has one code."""
         for k, prior in enumerate(self.priors):
-            prior.fit(codes[:, self.slices[k]], factors[:, k])
+            prior.fit(codes[:, self.slices[k]], factors[:, k],
+                      None if unlabelled is None else unlabelled[:, self.slices[k]])
 
     def log_prob_factors(self, z: Tensor) -> list[Tensor]:
         """Per factor k, ``[B, V_k]`` log-densities of partition k under each of its components."""

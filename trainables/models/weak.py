@@ -17,6 +17,7 @@ Warm-up (``step < warmup_steps``) uses the prior Uniform(-1, 1)^D and trains no 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -96,6 +97,12 @@ class WeakConfig(ModelConfig):
     pseudo_label_confidence: float = 0.7    # a spread label is kept where its probability is at least this
     pseudo_label_alpha: float = 0.9         # label spreading's clamping factor (0.2: a few graph steps only)
     pseudo_label_neighbours: int = 10       # neighbours of label spreading's k-NN graph
+    single_code_spread_images: int = 1000   # unlabelled training images whose distance to the nearest
+                                            # component mean sets the covariances where every component
+                                            # (M-AE: every value of a factor) has one labelled code (tau =
+                                            # combinations, stratified); 0 = the labelled codes' overall
+                                            # variance, which widens the codes at every refit
+                                            # (docs/reproduction.md, "AbsAE on shapes3d:v5")
     rel_encoder_weight: float = 0.0         # weight of the ReL loss on encoded labelled images, backpropagated
                                             # into the encoder (the ReL held fixed in it): one reading of the
                                             # modular paper's "encoded input samples", trained "end-to-end";
@@ -127,6 +134,8 @@ class WeakConfig(ModelConfig):
             fail("beta_ramp_steps", "an integer >= 0")
         if self.beta_ramp_steps > 0 and self.warmup_beta is None:
             fail("beta_ramp_steps", "0 when warmup_beta is null (the ramp starts from warmup_beta)")
+        if self.single_code_spread_images < 0:
+            fail("single_code_spread_images", "an integer >= 0")
         if self.prior_refit_every < 0:
             fail("prior_refit_every", "an integer >= 0")
         if self.prior_refit_until is not None and self.prior_refit_until < self.warmup_steps:
@@ -255,6 +264,8 @@ class WeakAutoencoder(WeakdisModel):
                                f"label_factors={config.label_factors!r}; expected factors among "
                                f"{', '.join(self.spec.factor_names[k] for k in self.label_factors)}")
         self._unlabelled: tuple[Tensor, float] | None = None
+        self._single_codes = False     # every component (M-AE: of some factor) has one labelled code
+        self._warned_no_spread = False
         self._pseudo_factors: Tensor | None = None    # int64 [unlabelled, K]: spread labels, -1 = none
         self._pseudo_rows: Tensor | None = None       # the rows of it with a label
 
@@ -284,6 +295,7 @@ class WeakAutoencoder(WeakdisModel):
         raise NotImplementedError
 
     def _check_supervision(self, factors: np.ndarray) -> None:
+        """Raise if a prior component lacks a labelled sample; set ``_single_codes``."""
         raise NotImplementedError
 
     def _fit_prior_from(self, codes: Tensor, factors: Tensor) -> None:
@@ -336,11 +348,14 @@ class WeakAutoencoder(WeakdisModel):
     @property
     def unlabelled_wanted(self) -> int:
         """How many unlabelled training images :meth:`set_unlabelled` should be given (0 = none)."""
-        return self.config.pseudo_label_images if self.pseudo_label_factors else 0
+        pseudo = self.config.pseudo_label_images if self.pseudo_label_factors else 0
+        spread = self.config.single_code_spread_images if self._single_codes else 0
+        return max(pseudo, spread)
 
     def set_unlabelled(self, images: Tensor) -> None:
         """Unlabelled training images ``[n, C, 64, 64]`` (as for :meth:`set_supervision`) that
-        ``pseudo_labels`` spreads the labels over at the first fit."""
+        ``pseudo_labels`` spreads the labels over at the first fit, and whose codes set the spread of
+        components with one labelled code each (``single_code_spread_images``)."""
         images = torch.as_tensor(images)
         self._check_images(images, "set_unlabelled", "n")
         self._unlabelled = (images, _pixel_scale(images))
@@ -391,6 +406,25 @@ class WeakAutoencoder(WeakdisModel):
             chunk = images[start:start + self.config.fit_batch_size].to(self.device).float() * scale
             chunks.append(self.encode(chunk))
         return torch.cat(chunks)
+
+    def _spread_codes(self) -> Tensor | None:
+        """Codes of the first ``single_code_spread_images`` unlabelled images where every component
+        (M-AE: of some factor) has one labelled code, for the prior's fit; None otherwise."""
+        wanted = self.config.single_code_spread_images
+        if not (self._single_codes and wanted):
+            return None
+        if self._unlabelled is None:
+            if not self._warned_no_spread:
+                warnings.warn(
+                    f"{self.name}: every prior component has one labelled code, but no unlabelled images "
+                    f"were given to estimate its spread from (single_code_spread_images={wanted}); using "
+                    "the labelled codes' overall variance, which widens the codes at every refit. Call "
+                    f"set_unlabelled(images) with unlabelled_wanted={self.unlabelled_wanted} training images",
+                    RuntimeWarning, stacklevel=3)
+                self._warned_no_spread = True
+            return None
+        images, scale = self._unlabelled
+        return self._encode_all(images[:wanted], scale)
 
     def _spread_pseudo_labels(self, labelled_codes: Tensor, factors: Tensor, step: int) -> None:
         """Spread the labels of each ``pseudo_labels`` factor over the unlabelled images' codes; keep
