@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -349,6 +350,26 @@ def test_absae_with_one_labelled_code_a_combination_fits_its_spread_to_unlabelle
     with pytest.warns(RuntimeWarning, match=r"no unlabelled images were given.*set_unlabelled"):
         alone.fit_prior(step=0)                         # used directly, without the loop: the old fallback
     np.testing.assert_allclose(alone.prior.covariances.numpy(), model.prior.covariances.numpy(), rtol=1e-5)
+
+
+def test_training_loop_hands_a_single_code_absae_the_unlabelled_images_its_spread_needs(tmp_path):
+    from trainables import TrialConfig
+    from trainables.data import generate_file, load_dataset
+    from trainables.loop import give_supervision, labelled_indices
+
+    path = generate_file("dsprites", tmp_path / "dsprites.npz", version="dsprites:v2", max_images=600, seed=0)
+    dataset = load_dataset("dsprites:v2", path=path, seed=0)
+    cfg = TrialConfig(model="absae", dataset="dsprites:v2", tau=27, tau_sampling="stratified", seed=0,
+                      latent_dim=4, extra={"single_code_spread_images": 100})
+    model = build_model(cfg, dataset)
+    give_supervision(model, dataset, cfg)
+    images, _ = model._unlabelled
+    assert images.shape[0] == 100
+    labelled = dataset.images[labelled_indices(dataset, cfg)]
+    assert not (images[:, None] == labelled[None]).flatten(2).all(2).any()     # none of the labelled images
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit_prior(step=0)
 
 
 def test_mae_factor_with_one_labelled_code_a_value_fits_its_spread_to_unlabelled_codes():
