@@ -135,6 +135,8 @@ def test_empty_component_error_names_its_factor_values_and_tau():
     with pytest.raises(WeakdisError, match=r"\(shape=2, posX=0\).*tau=5.*2 of 6.*stratified.*more images"):
         check_coverage(components, combos, ("shape", "posX"))
     check_coverage(np.arange(6), combos, ("shape", "posX"))   # full coverage passes
+    with pytest.raises(WeakdisError, match=r"\(posX=2\).*expected every value of posX to be labelled"):
+        check_coverage(np.array([0, 1, 1]), np.arange(3)[:, None], ("posX",))    # one factor: M-AE's check
 
 
 def test_log_prob_matches_numpy_and_chunks_agree(monkeypatch):

@@ -72,10 +72,12 @@ def check_coverage(
     empty = np.flatnonzero(counts == 0)
     if len(empty):
         values = ", ".join(f"{n}={int(v)}" for n, v in zip(factor_names, component_factors[empty[0]]))
+        every = (f"value of {factor_names[0]}" if len(factor_names) == 1
+                 else "combination of relevant-factor values")
         raise WeakdisError(
             f"{what} ({values}) has no labelled sample among tau={len(components)} labelled samples "
             f"({len(empty)} of {len(component_factors)} components are empty); expected every "
-            "combination of relevant-factor values to be labelled at least once: raise tau, draw it with "
+            f"{every} to be labelled at least once: raise tau, draw it with "
             "tau_sampling: stratified (one image of each combination first), or, where the training split "
             "holds no image of some combinations (a data_images subset of a large version), use more images"
         )
