@@ -142,6 +142,20 @@ def test_prior_means_grid_for_a_modular_prior_combines_one_mean_per_partition():
     assert (top, bottom) == (255, 128)                              # factor 0 value 1, factor 1 value 2
     one_at_a_time = images.prior_means_grid(model, max_images=4)    # 2 + 3 images, 3 columns
     assert one_at_a_time.shape == (2 * 6 + 2, 3 * 6 + 2, 3)
+    assert one_at_a_time[2, 2 + 6 * 2, 0] == 255 and one_at_a_time[2 + 6, 2 + 6 * 2, 0] == 0   # a row a factor
+
+
+def test_prior_means_grid_of_a_large_mixture_varies_one_factor_at_a_time_a_row_per_factor():
+    means = torch.tensor([[0.0], [9.0], [-9.0], [-9.0], [9.0], [0.0]])       # components (0,0) .. (1,2)
+    factors = torch.tensor([[0, 0], [0, 1], [0, 2], [1, 0], [1, 1], [1, 2]])
+    model = _DecodeIdentity(_Prior(means, factors))
+    assert images.prior_means_grid(model, max_components=6).shape == (2 * 6 + 2, 3 * 6 + 2, 3)
+    grid = images.prior_means_grid(model, max_components=5)
+    assert grid.shape == (2 * 6 + 2, 3 * 6 + 2, 3)                            # rows: factor 0, factor 1
+    row0 = [grid[2, 2 + 6 * c, 0] for c in range(3)]
+    row1 = [grid[2 + 6, 2 + 6 * c, 0] for c in range(3)]
+    assert row0 == [128, 0, 255]            # (0,0), (1,0), a blank tile
+    assert row1 == [128, 255, 0]            # (0,0), (0,1), (0,2)
 
 
 # -- progress, quiet, --help keys, TensorBoard -----------------------------------------------------

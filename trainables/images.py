@@ -3,10 +3,11 @@
 - ``reconstruction_grid(model, dataset, n, seed)``: two rows, ``n`` seeded test images above their
   reconstructions.
 - ``prior_means_grid(model)``: the decoded mean of every mixture component, row-major in the
-  order of ``component_factors``. For M-AE (one mixture per factor) a code is the concatenation
-  of one component mean per factor partition: all combinations when there are at most
-  ``max_images`` of them, otherwise one factor varied at a time (one row per factor, the others
-  held at their first value).
+  order of ``component_factors``; above ``max_components`` components (shapes3d:v5's 12,000) one
+  factor varied at a time instead: one row per factor, the others held at their first value. For
+  M-AE (one mixture per factor) a code is the concatenation of one component mean per factor
+  partition: all combinations when there are at most ``max_images`` of them, otherwise one factor
+  varied at a time.
 - ``relation_grid(model, dataset, n, seed)``: one row per seeded test image: the input, its
   reconstruction, then the decoding of each relation applied once to its code (columns in the
   order of ``model.relations``). For binary relations (HWF, Figure 9): one row per seeded pair of
@@ -75,42 +76,64 @@ def reconstruction_grid(model: torch.nn.Module, dataset: Any, n: int = 8, seed: 
     return tile(torch.cat([x, model.reconstruct(x).float()]), columns=len(x))
 
 
-def _prior_codes(prior: Any, max_images: int) -> tuple[torch.Tensor, int]:
-    """(codes [M, D], columns) to decode for ``prior_means_grid``."""
+def _one_factor_at_a_time(sizes: Sequence[int], base: Sequence[int]) -> tuple[list[tuple[int, ...] | None], int]:
+    """One row per factor, that factor's values in turn and the others at ``base``; rows padded
+    with None (a blank tile) to the largest factor's size, which is the number of columns."""
+    columns = max(sizes)
+    choices: list[tuple[int, ...] | None] = []
+    for factor, size in enumerate(sizes):
+        choices += [tuple(v if k == factor else int(base[k]) for k in range(len(sizes))) for v in range(size)]
+        choices += [None] * (columns - size)
+    return choices, columns
+
+
+def _prior_codes(prior: Any, max_images: int, max_components: int) -> tuple[list[torch.Tensor | None], int]:
+    """(a code [D] or None for a blank tile, per tile; columns) to decode for ``prior_means_grid``."""
     if getattr(prior, "priors", None) is not None:   # a modular prior: one mixture per partition
         means = [torch.as_tensor(p.means).float() for p in prior.priors]
         slices: Sequence[slice] = prior.slices
         width = max(s.stop for s in slices)
         counts = [len(m) for m in means]
         if int(np.prod(counts)) <= max_images:
-            choices = list(itertools.product(*(range(c) for c in counts)))
+            choices: list[tuple[int, ...] | None] = list(itertools.product(*(range(c) for c in counts)))
             columns = counts[-1]
         else:
-            choices = [tuple(v if k == factor else 0 for k in range(len(counts)))
-                       for factor in range(len(counts)) for v in range(counts[factor])]
-            columns = max(counts)
-        codes = torch.zeros(len(choices), width)
-        for row, choice in enumerate(choices):
-            for factor, value in enumerate(choice):
-                codes[row, slices[factor]] = means[factor][value]
+            choices, columns = _one_factor_at_a_time(counts, [0] * len(counts))
+        codes: list[torch.Tensor | None] = []
+        for choice in choices:
+            code = None
+            if choice is not None:
+                code = torch.zeros(width)
+                for factor, value in enumerate(choice):
+                    code[slices[factor]] = means[factor][value]
+            codes.append(code)
         return codes, columns
     means = torch.as_tensor(prior.means).float()
-    sizes = np.asarray(torch.as_tensor(prior.component_factors).max(0).values) + 1 \
-        if getattr(prior, "component_factors", None) is not None else [len(means)]
-    return means, int(sizes[-1])
+    if getattr(prior, "component_factors", None) is None:
+        return list(means), len(means)
+    factors = np.asarray(torch.as_tensor(prior.component_factors).cpu())
+    sizes = factors.max(0) + 1
+    if len(means) <= max_components:
+        return list(means), int(sizes[-1])
+    index = {tuple(row): c for c, row in enumerate(factors.tolist())}
+    choices, columns = _one_factor_at_a_time(sizes.tolist(), factors[0])
+    return [None if choice is None else means[index[choice]] for choice in choices], columns
 
 
 @torch.no_grad()
-def prior_means_grid(model: torch.nn.Module, max_images: int = 64) -> np.ndarray:
-    """The decoded mean of each prior component (see the module docstring for M-AE)."""
+def prior_means_grid(model: torch.nn.Module, max_images: int = 64, max_components: int = 2048) -> np.ndarray:
+    """The decoded mean of each prior component (see the module docstring for large mixtures and M-AE)."""
     prior = model.prior if isinstance(model, HasMixturePrior) else None
     if prior is None:
         raise WeakdisError(f"prior_means_grid: model {type(model).__name__} has no mixture prior")
-    codes, columns = _prior_codes(prior, max_images)
+    codes, columns = _prior_codes(prior, max_images, max_components)
     device = _device(model)
-    images = torch.cat([torch.sigmoid(model.decode(chunk.to(device)).float())
-                        for chunk in codes.split(256)])
-    return tile(images, columns=columns)
+    present = [code for code in codes if code is not None]
+    decoded = torch.cat([torch.sigmoid(model.decode(chunk.to(device)).float()).cpu()
+                         for chunk in torch.stack(present).split(256)])
+    tiles = torch.ones(len(codes), *decoded.shape[1:])                # blank tiles: the grid's white
+    tiles[[i for i, code in enumerate(codes) if code is not None]] = decoded
+    return tile(tiles, columns=columns)
 
 
 @torch.no_grad()
