@@ -416,8 +416,8 @@ class WeakAutoencoder(WeakdisModel):
         if self._unlabelled is None:
             if not self._warned_no_spread:
                 warnings.warn(
-                    f"{self.name}: every prior component has one labelled code, but no unlabelled images "
-                    f"were given to estimate its spread from (single_code_spread_images={wanted}); using "
+                    f"{self.name}: every prior component (M-AE: of some factor) has one labelled code, but no "
+                    f"unlabelled images were given to estimate its spread from (single_code_spread_images={wanted}); using "
                     "the labelled codes' overall variance, which widens the codes at every refit. Call "
                     f"set_unlabelled(images) with unlabelled_wanted={self.unlabelled_wanted} training images",
                     RuntimeWarning, stacklevel=3)
