@@ -43,6 +43,29 @@ def test_train_throughput_reports_a_finite_rate_per_model(tmp_path, monkeypatch,
     for row in rows:
         assert 0 < row["images_per_s"] < float("inf") and not row["diverged"]
     assert rows[0]["losses"] == ["disc", "gen", "recon", "rel"]
+    absae, betavae = rows
+    # One refit every prior_refit_every (50) iterations: the rate a trial past its warm-up runs at.
+    assert absae["refit_s"] > 0 and absae["prior_refit_every"] == 50
+    expected = 50 * 8 / (50 * absae["ms_per_iter"] / 1000 + absae["refit_s"])
+    assert absae["images_per_s_with_refits"] == pytest.approx(expected)
+    assert absae["images_per_s_with_refits"] < absae["images_per_s"]
+    assert betavae["refit_s"] is None and betavae["images_per_s_with_refits"] is None
+
+
+def test_train_throughput_takes_trial_config_keys(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path))
+    throughput = _load("train_throughput")
+    base = ["--device", "cpu", "--batch-size", "8", "--warmup", "1", "--iters", "1", "--models", "mae",
+            "--data-images", "2000", "--tau", "500", "--json"]
+    assert throughput.main([*base, "--set", "prior_refit_every=0", "--set", "latent_dim=4"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["prior_refit_every"] == 0                  # fitted once: no refit cost to spread
+    assert row["images_per_s_with_refits"] == pytest.approx(row["images_per_s"])
+
+    assert throughput.main([*base, "--set", "warmup_steps=5"]) == 2
+    assert "warmup_steps=0" in capsys.readouterr().err
+    assert throughput.main([*base, "--set", "prior_refit_evry=5"]) == 2
+    assert "unknown key 'prior_refit_evry'" in capsys.readouterr().err
 
 
 def test_gpu_check_results_reads_finished_and_stopped_trials(tmp_path):
