@@ -153,6 +153,35 @@ def test_evaluates_every_eval_every_and_at_the_end(stand_ins, tmp_path):
     assert images.shape == (10, 1, 64, 64) and factors.shape == (10, 2)
 
 
+def test_the_models_final_work_runs_once_after_the_last_step_before_its_evaluation(stand_ins, tmp_path, monkeypatch):
+    history = tmp_path / "run" / "history.csv"
+    calls = []
+
+    def finish_training(model, step, say):
+        rows = len(history.read_text().splitlines()) - 1 if history.exists() else 0
+        calls.append((step, rows))    # evaluations written before it
+        say(f"finishing at step {step}")
+
+    monkeypatch.setattr(TinyModel, "finish_training", finish_training, raising=False)
+
+    class Progress:
+        lines: list[str] = []
+
+        def update(self, step, losses):
+            pass
+
+        def write(self, line):
+            self.lines.append(line)
+
+    cfg = tiny_config(steps=40, eval_every=20)
+    train(cfg.replace(steps=20), out_dir=tmp_path / "run", progress=Progress())
+    assert calls == [(20, 0)] and Progress.lines == ["finishing at step 20"]
+    # resumed to a later end: once more, at the new last step, after step 20's evaluation and before step 40's
+    resumed = train(cfg, out_dir=tmp_path / "run", resume_from=tmp_path / "run" / "checkpoint", progress=Progress())
+    assert calls == [(20, 0), (40, 1)]
+    assert [int(row["step"]) for row in resumed.history] == [20, 40]
+
+
 def test_writes_history_metrics_json_and_checkpoint(stand_ins, tmp_path):
     result = train(tiny_config(), out_dir=tmp_path)
     with (tmp_path / "history.csv").open() as handle:

@@ -189,6 +189,42 @@ def test_relational_learner_alone_learns_a_fixed_mixture():
         torch.testing.assert_close(model.relational_model(z, 2), model.relational_model(z, torch.full((5,), 2)))
 
 
+def test_rel_final_iterations_train_the_relational_learner_on_the_final_prior():
+    def fitted(iterations):
+        model = build_model(trial_config("absae", lr=1e-3, rel_batch_size=128, warmup_steps=0, seed=0,
+                                         extra={"rel_final_iterations": iterations}), stand_in_dataset(DSPRITES_V2))
+        means = torch.randn(27, 8, generator=torch.Generator().manual_seed(0)) * 2.0
+        model.prior.set_parameters(means, 0.05 * torch.eye(8).expand(27, 8, 8))
+        model._prior_ready = True
+        return model
+
+    def accuracy(model) -> float:
+        table = torch.as_tensor(model.relation_targets())
+        gen = torch.Generator().manual_seed(1)
+        start, relation = torch.randint(27, (2000,), generator=gen), torch.randint(5, (2000,), generator=gen)
+        with torch.no_grad():
+            out = model.relational_model(model.prior.sample(2000, start, gen), relation)
+        return float((model.prior.predict(out) == table[relation, start]).float().mean())
+
+    model, lines = fitted(400), []
+    before = accuracy(model)
+    model.finish_training(3000, say=lines.append)
+    assert before < 0.5 and accuracy(model) > 0.97, (before, accuracy(model))
+    assert len(lines) == 2 and "400 ReL iterations on the final prior" in lines[0] and "step 3000" in lines[1]
+
+    untouched = fitted(0)
+    weights = copy.deepcopy(untouched.relational_learner.state_dict())
+    untouched.finish_training(3000, say=lines.append)
+    assert len(lines) == 2
+    assert all(torch.equal(v, untouched.relational_learner.state_dict()[k]) for k, v in weights.items())
+    unfitted = fitted(400)
+    unfitted._prior_ready = False      # a trial that ends in its warm-up has no prior to train on
+    unfitted.finish_training(10)
+    assert all(torch.equal(v, unfitted.relational_learner.state_dict()[k]) for k, v in weights.items())
+    with pytest.raises(WeakdisError, match="rel_final_iterations=-1 is invalid"):
+        build_model(trial_config("absae", extra={"rel_final_iterations": -1}), stand_in_dataset(DSPRITES_V2))
+
+
 @pytest.mark.parametrize("name", ["absae", "betatcvae"])
 def test_bf16_precision_trains_with_float32_losses(sprites, name):
     def run(precision):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
 import random
@@ -42,6 +43,8 @@ from trainables.models.capabilities import TakesWeakSupervision
 from weakdis.files import replaced_atomically, write_text_atomically
 from weakdis.registry import WEAK_SUPERVISION, model_entry
 from weakdis.seeds import derive_seed
+
+log = logging.getLogger(__name__)
 
 ReportFn = Callable[[dict[str, float], "str | None"], None]
 
@@ -248,6 +251,8 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     while run.step < cfg.steps:
         _train_step(run)
         step = run.step
+        if step == cfg.steps:
+            _finish_training(run, progress)
         if progress is not None:
             progress.update(step, run.tracker.means)
         evaluate_now = step in eval_steps
@@ -385,6 +390,16 @@ def _train_step(run: _Run) -> None:
              else run.dataset.batch(indices, noise=run.noise, generator=run.generators["noise"]))
     run.tracker.add(run.step, run.model.train_step(batch, run.step))
     run.step += 1
+
+
+def _finish_training(run: _Run, progress: Any) -> None:
+    """The model's own work after the last step, before the last evaluation (AbsAE / M-AE:
+    ``rel_final_iterations``); its lines go above the progress bar, else to the log."""
+    finish = getattr(run.model, "finish_training", None)
+    if finish is None:
+        return
+    write = getattr(progress, "write", None)
+    finish(run.step, write if write is not None and run.is_main else (log.info if run.is_main else None))
 
 
 def _fail_if_diverged(tracker: LossTracker) -> None:

@@ -17,9 +17,10 @@ Warm-up (``step < warmup_steps``) uses the prior Uniform(-1, 1)^D and trains no 
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
@@ -73,6 +74,9 @@ class WeakConfig(ModelConfig):
                                             # ReL (the papers' 1024); smaller for quick CPU runs and tests
     rel_steps: int = 4                      # ReL iterations per autoencoder step (it needs no data;
                                             # the papers give it ~550,000 in all)
+    rel_final_iterations: int = 0           # NOT in the papers: ReL iterations on the final prior after the
+                                            # last step, before the last evaluation (the prior no longer
+                                            # moves); 0 = none. docs/reproduction.md ("Depth on shapes3d:v5")
     rel_loss: str = "mse_mean"              # squared error to the target component's mean, "mse" to a
                                             # sample of it (the authors' code), or "log_density" (Eq. 8);
                                             # same optimum, measured in docs/reproduction.md (ablation 12)
@@ -161,6 +165,8 @@ class WeakConfig(ModelConfig):
             fail("mlp_hidden", "an integer >= 1")
         if self.rel_steps < 1:
             fail("rel_steps", "an integer >= 1")
+        if self.rel_final_iterations < 0:
+            fail("rel_final_iterations", "an integer >= 0")
         if not self.label_weight >= 0:
             fail("label_weight", "a number >= 0")
         if not self.rel_encoder_weight >= 0:
@@ -539,14 +545,15 @@ class WeakAutoencoder(WeakdisModel):
             step = self.relational_learner(torch.cat([(z - center) / scale, onehot], dim=1))
             return (z if self.config.rel_residual else center) + step * scale
 
-    def relational_step(self) -> Tensor:
-        """``rel_steps`` ReL iterations on ``rel_batch_size`` tuples sampled from the fitted prior;
-        the mean loss of the last one (negative log-density or squared error)."""
+    def relational_step(self, iterations: int | None = None) -> Tensor:
+        """``iterations`` (default ``rel_steps``) ReL iterations on ``rel_batch_size`` tuples sampled
+        from the fitted prior; the mean loss of the last one (negative log-density or squared error)."""
         g = self.generator()
         n = self.config.rel_batch_size
+        iterations = self.config.rel_steps if iterations is None else iterations
         if self.relation_arity == 2:
-            return self._binary_relational_step(g, n)
-        for _ in range(self.config.rel_steps):
+            return self._binary_relational_step(g, n, iterations)
+        for _ in range(iterations):
             start = torch.randint(self.prior.num_components, (n,), generator=g, device=self.device)
             relation, target = self._random_relations(start, g)
             with torch.no_grad(), self.full_precision():
@@ -557,6 +564,24 @@ class WeakAutoencoder(WeakdisModel):
                 loss = self.config.gamma * per_sample.mean()
             self._optimise(self._optimizers["relational"], loss)
         return per_sample.detach().mean()
+
+    def finish_training(self, step: int, say: Callable[[str], None] | None = None) -> None:
+        """After the trial's last step: ``rel_final_iterations`` ReL iterations on the final prior,
+        which no longer moves (the ReL otherwise trains on a prior refitted every
+        ``prior_refit_every`` steps). ``say`` gets a line before and after."""
+        iterations = self.config.rel_final_iterations
+        if iterations <= 0 or not self._prior_ready or not self.relations:
+            return
+        say = say or (lambda line: None)
+        say(f"step {step}: {iterations:,} ReL iterations on the final prior (rel_final_iterations)")
+        started = time.perf_counter()
+        done, loss = 0, None
+        while done < iterations:
+            chunk = min(self.config.rel_steps, iterations - done)
+            loss = self.relational_step(chunk)
+            done += chunk
+        say(f"step {step}: ReL loss {float(loss):.4g} after {iterations:,} more iterations "
+            f"({time.perf_counter() - started:.0f} s)")
 
     def _random_relations(self, start: Tensor, g: torch.Generator) -> tuple[Tensor, Tensor]:
         """A relation drawn uniformly for each start component, and the component it leads to."""
@@ -577,10 +602,10 @@ class WeakAutoencoder(WeakdisModel):
             return self.prior.means[components].float()
         return self.prior.sample(components.shape[0], components, g).float()
 
-    def _binary_relational_step(self, g: torch.Generator, n: int) -> Tensor:
+    def _binary_relational_step(self, g: torch.Generator, n: int, iterations: int) -> Tensor:
         """Eq. 8 with two inputs: digits a, b and a relation drawn uniformly, z_a, z_b from their
         components, each output code pulled to its target component (and the sign by cross-entropy)."""
-        for _ in range(self.config.rel_steps):
+        for _ in range(iterations):
             a = torch.randint(DIGITS, (n,), generator=g, device=self.device)
             b = torch.randint(DIGITS, (n,), generator=g, device=self.device)
             relation = torch.randint(len(self.relations), (n,), generator=g, device=self.device)
