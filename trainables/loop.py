@@ -251,10 +251,10 @@ def train(cfg: TrialConfig, out_dir: str | os.PathLike | None = None, report: Re
     while run.step < cfg.steps:
         _train_step(run)
         step = run.step
-        if step == cfg.steps:
-            _finish_training(run, progress)
         if progress is not None:
             progress.update(step, run.tracker.means)
+        if step == cfg.steps:
+            _finish_training(run, progress)
         evaluate_now = step in eval_steps
         if evaluate_now or step % log_every == 0:
             _fail_if_diverged(run.tracker)
