@@ -575,11 +575,7 @@ class WeakAutoencoder(WeakdisModel):
         say = say or (lambda line: None)
         say(f"step {step}: {iterations:,} ReL iterations on the final prior (rel_final_iterations)")
         started = time.perf_counter()
-        done, loss = 0, None
-        while done < iterations:
-            chunk = min(self.config.rel_steps, iterations - done)
-            loss = self.relational_step(chunk)
-            done += chunk
+        loss = self.relational_step(iterations)
         say(f"step {step}: ReL loss {float(loss):.4g} after {iterations:,} more iterations "
             f"({time.perf_counter() - started:.0f} s)")
 
