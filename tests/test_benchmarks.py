@@ -411,3 +411,33 @@ def test_label_spreading_reports_a_trained_mae_trial(tiny_mae_trial, capsys):
     rows = {m[1]: m.groups()[1:] for m in map(pattern.match, printed[1:]) if m}
     assert list(rows) == ["shape", "posX", "posY"] and len(printed) == 4
     assert all(0 <= float(value) <= 1 for values in rows.values() for value in values)
+
+
+def test_relation_depth_follows_a_trials_chain_and_reads_its_own_columns(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WEAKDIS_DATA", str(tmp_path / "data"))
+    out = _train(tmp_path / "absae", ["model=absae", "dataset=dsprites:v2", "data_images=300", "steps=8",
+                                      "warmup_steps=4", "eval_every=8", "eval_points=40", "tau=100",
+                                      "tau_sampling=stratified", "batch_size=8", "device=cpu", "mlp_hidden=16",
+                                      "seed=3"])
+    depth = _load("relation_depth")
+    assert depth.main([str(out), "--samples", "50", "--depth", "4", "--final-iterations", "8"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith(f"{out}: absae on dsprites:v2, seed 3, step 8, 27 components")
+    rows = [line.split() for line in printed if line.split() and line.split()[0].isdigit()]
+    assert [int(row[0]) for row in rows] == [1, 2, 3, 4] * 2
+    for row in rows:
+        accuracy, error, mahalanobis2, resampled = (float(v) for v in row[1:5])
+        assert 0 <= accuracy <= 1 and 0 <= resampled <= 1 and mahalanobis2 >= 0
+        assert 0 <= error <= 1 or math.isnan(error)
+    # the trial's own columns, read again from its checkpoint, are the numbers its evaluation wrote
+    metrics = json.loads((out / "metrics.json").read_text())
+    trained = [line for line in printed if "relation_accuracy (combination)" in line][0]
+    expected = " / ".join(f"{metrics[f'relation_accuracy_d{d}_a0']:.3f}" for d in (1, 5, 10))
+    assert trained.endswith(expected)
+    assert any("8 ReL iterations on the final prior" in line for line in printed)
+    assert any(line.startswith("after 8 ReL iterations") for line in printed)
+
+    plain = _train(tmp_path / "betavae", ["model=betavae", "dataset=dsprites:v2", "data_images=300", "steps=2",
+                                          "eval_every=2", "eval_points=30", "tau=100", "batch_size=8", "device=cpu"])
+    with pytest.raises(SystemExit, match="betavae has no relational learner"):
+        depth.main([str(plain)])
