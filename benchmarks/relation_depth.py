@@ -54,7 +54,7 @@ def load_model(path: str, final_iterations: int):
     load_model_state(model, state["model"], directory)
     model.eval()
     step = int(state["step"])
-    if not model._prior_ready:
+    if not model.prior.fitted:
         raise SystemExit(f"{path}: {cfg.model} has no fitted mixture prior (still in its warm-up at step {step})")
     if model.relation_arity != 1:
         raise SystemExit(f"{path}: the relations of {cfg.dataset} are binary; this script follows unary chains")
