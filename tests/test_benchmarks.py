@@ -443,6 +443,6 @@ def test_relation_depth_follows_a_trials_chain_and_reads_its_own_columns(tmp_pat
         depth.main([str(plain)])
     warming = _train(tmp_path / "warming", ["model=absae", "dataset=dsprites:v2", "data_images=300", "steps=2",
                                             "warmup_steps=10", "eval_every=2", "eval_points=30", "tau=100",
-                                            "batch_size=8", "device=cpu", "mlp_hidden=16"])
+                                            "tau_sampling=stratified", "batch_size=8", "device=cpu", "mlp_hidden=16"])
     with pytest.raises(SystemExit, match=r"absae has no fitted mixture prior \(still in its warm-up at step 2\)"):
         depth.main([str(warming)])
