@@ -398,8 +398,7 @@ def _finish_training(run: _Run, progress: Any) -> None:
     finish = getattr(run.model, "finish_training", None)
     if finish is None:
         return
-    write = getattr(progress, "write", None)
-    finish(run.step, write if write is not None and run.is_main else (log.info if run.is_main else None))
+    finish(run.step, (getattr(progress, "write", None) or log.info) if run.is_main else None)
 
 
 def _fail_if_diverged(tracker: LossTracker) -> None:
